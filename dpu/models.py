@@ -1,0 +1,98 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django_extensions.db.models import TimeStampedModel
+
+from spaces.models import Doorway, Space
+
+# Serials are printed on the device; PostgreSQL's bigint is the widest integer every backend stores.
+SERIAL_MAX = 2**63 - 1
+
+
+class Dpu(TimeStampedModel):
+    """A depth sensor over a doorway, known by the serial printed on it. It reports +1/-1 events."""
+
+    serial = models.PositiveBigIntegerField(unique=True)
+
+    class Meta:
+        ordering = ["serial"]
+        verbose_name = "DPU"
+        verbose_name_plural = "DPUs"
+
+    def __str__(self) -> str:
+        return f"DPU {self.serial}"
+
+
+class DpuAssignment(TimeStampedModel):
+    """Where a DPU hung during [valid_from, valid_to): its doorway and the side a +1 event enters.
+
+    `valid_to` empty means "until further notice". A DPU has at most one assignment at any instant: the
+    database enforces it (a trigger on SQLite, an exclusion constraint on PostgreSQL; see migrations).
+    """
+
+    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="assignments")
+    doorway = models.ForeignKey(Doorway, on_delete=models.PROTECT, related_name="assignments")
+    enters = models.ForeignKey(
+        Space,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The side a +1 event enters; empty means a +1 goes outside.",
+    )
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["dpu", "valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["dpu", "valid_from"], name="assignment_unique_start"),
+            models.UniqueConstraint(fields=["dpu"], condition=Q(valid_to__isnull=True), name="assignment_one_open"),
+            models.CheckConstraint(
+                name="assignment_ends_after_start",
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        until = self.valid_to.isoformat() if self.valid_to else "now"
+        return f"{self.dpu} at {self.doorway} from {self.valid_from.isoformat()} to {until}"
+
+    def clean(self) -> None:
+        if self.valid_to is not None and self.valid_from is not None and self.valid_to <= self.valid_from:
+            raise ValidationError({"valid_to": "An assignment must end after it starts."})
+        if self.doorway_id is not None and self.enters_id not in self.doorway.sides:
+            raise ValidationError({"enters": f"Doorway {self.doorway} does not lead into that side."})
+
+    def covers(self, instant) -> bool:
+        return self.valid_from <= instant and (self.valid_to is None or instant < self.valid_to)
+
+    def deltas(self, direction: int) -> list[tuple[int, int]]:
+        """(space id, delta) for each counted side an event of `direction` changes."""
+        other = self.doorway.other_side(self.enters_id)
+        return [(space_id, delta) for space_id, delta in ((self.enters_id, direction), (other, -direction)) if space_id]
+
+
+class DpuEvent(TimeStampedModel):
+    """One +1/-1 report exactly as a DPU sent it. The raw log: never changed, duplicates stored once."""
+
+    class Direction(models.IntegerChoices):
+        IN = 1, "+1"
+        OUT = -1, "-1"
+
+    dpu = models.ForeignKey(Dpu, on_delete=models.PROTECT, related_name="events")
+    timestamp = models.DateTimeField()
+    direction = models.SmallIntegerField(choices=Direction.choices)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        constraints = [
+            # A DPU that re-sends an event it was unsure had arrived must not count twice. The ingest inserts
+            # with ON CONFLICT DO NOTHING against this constraint; it is also the (dpu, timestamp) index.
+            models.UniqueConstraint(fields=["dpu", "timestamp", "direction"], name="event_unique"),
+            models.CheckConstraint(name="event_direction_is_one", condition=Q(direction__in=[1, -1])),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dpu} {self.get_direction_display()} at {self.timestamp.isoformat()}"

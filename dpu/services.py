@@ -1,0 +1,237 @@
+"""Changing DPUs: provisioning, assignments to doorways, and ingesting the events they send."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from dpu.models import Dpu, DpuAssignment, DpuEvent
+from occupancy.services import occupancy_recalculate, occupancy_settle
+from spaces.models import Doorway, Space
+
+INSERT_CHUNK = 500  # rows per INSERT: 3,000 parameters, well inside SQLite's limit
+
+
+@dataclass(frozen=True)
+class EventIn:
+    """One event as a DPU reported it, already parsed: an aware timestamp and a direction of 1 or -1."""
+
+    serial: int
+    timestamp: datetime
+    direction: int
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    created: int
+    duplicates: int
+
+
+class EventRejected(Exception):
+    """An item of a batch cannot be stored; nothing of the batch was."""
+
+    def __init__(self, *, index: int, field: str, message: str):
+        super().__init__(f"item {index}: {field}: {message}")
+        self.index, self.field, self.message = index, field, message
+
+
+def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> IngestResult:
+    """Store a batch of raw events, all or nothing, and bring every space they touch up to date.
+
+    Exact repeats (same DPU, same millisecond, same direction), in the batch or already stored, are stored
+    once; the database's unique constraint decides, so concurrent re-sends cannot both count.
+    """
+    now = now or timezone.now()
+    keys = list(dict.fromkeys((e.serial, _to_millisecond(e.timestamp), e.direction) for e in events))
+    with transaction.atomic():
+        # A DPU's assignments decide which spaces its events touch. Locking the DPU rows (in id order) keeps an
+        # assignment change from slipping in between reading them here and recalculating below.
+        dpus = {
+            dpu.serial: dpu
+            for dpu in Dpu.objects.select_for_update().filter(serial__in={k[0] for k in keys}).order_by("id")
+        }
+        for index, event in enumerate(events):
+            if event.serial not in dpus:
+                raise EventRejected(
+                    index=index, field="dpu_id", message=f"No DPU with serial {event.serial} is registered."
+                )
+        if not keys:
+            return IngestResult(received=len(events), created=0, duplicates=len(events))
+
+        created = _insert_new(keys=keys, dpus=dpus, now=now)
+        since_by_space = _earliest_touch(created)
+        occupancy_recalculate(since_by_space=since_by_space, now=now)
+        occupancy_settle(space_ids=since_by_space, now=now)
+    return IngestResult(received=len(events), created=len(created), duplicates=len(events) - len(created))
+
+
+def _to_millisecond(instant: datetime) -> datetime:
+    # Events are identical "to the millisecond": finer digits would make a re-send look like a new event.
+    return instant.astimezone(UTC).replace(microsecond=instant.microsecond // 1000 * 1000)
+
+
+def _insert_new(
+    *, keys: list[tuple[int, datetime, int]], dpus: dict[int, Dpu], now: datetime
+) -> list[tuple[int, datetime]]:
+    """Insert the events not stored yet; return (dpu_id, timestamp) of those this call created.
+
+    ON CONFLICT DO NOTHING ... RETURNING tells, in one statement and without a race, which rows are new: a
+    check-then-insert would let two concurrent re-sends both count. Django's bulk_create cannot say which
+    rows it skipped, hence SQL (both SQLite and PostgreSQL speak it).
+    """
+    meta, quote = DpuEvent._meta, connection.ops.quote_name
+    columns = ", ".join(
+        quote(meta.get_field(name).column)
+        for name in ("created", "modified", "dpu", "timestamp", "direction", "received_at")
+    )
+    unique = ", ".join(quote(meta.get_field(name).column) for name in ("dpu", "timestamp", "direction"))
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    created = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), INSERT_CHUNK):
+            chunk = keys[start : start + INSERT_CHUNK]
+            params = []
+            for serial, timestamp, direction in chunk:
+                params += [
+                    stamp,
+                    stamp,
+                    dpus[serial].id,
+                    connection.ops.adapt_datetimefield_value(timestamp),
+                    direction,
+                    stamp,
+                ]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values} "
+                f"ON CONFLICT ({unique}) DO NOTHING RETURNING {quote('dpu_id')}, {quote('timestamp')}",
+                params,
+            )
+            created += [(dpu_id, _from_db(timestamp)) for dpu_id, timestamp in cursor.fetchall()]
+    return created
+
+
+def _from_db(value: datetime | str) -> datetime:
+    # PostgreSQL hands back an aware datetime; SQLite the UTC Django stored, parsed or as text.
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def _earliest_touch(created: list[tuple[int, datetime]]) -> dict[int, datetime]:
+    """For each space the new events touch, the earliest such event: where its recalculation starts."""
+    if not created:
+        return {}
+    dpu_ids = {dpu_id for dpu_id, _ in created}
+    first, last = min(t for _, t in created), max(t for _, t in created)
+    assignments = (
+        DpuAssignment.objects.filter(dpu_id__in=dpu_ids, valid_from__lte=last)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=first))
+        .select_related("doorway")
+    )
+    by_dpu: dict[int, list[DpuAssignment]] = {}
+    for assignment in assignments:
+        by_dpu.setdefault(assignment.dpu_id, []).append(assignment)
+    since: dict[int, datetime] = {}
+    for dpu_id, timestamp in created:
+        for assignment in by_dpu.get(dpu_id, ()):
+            if assignment.covers(timestamp):
+                for space_id in filter(None, assignment.doorway.sides):
+                    if space_id not in since or timestamp < since[space_id]:
+                        since[space_id] = timestamp
+    return since
+
+
+def dpu_create(*, serial: int) -> Dpu:
+    """Register a DPU by the serial printed on it."""
+    dpu = Dpu(serial=serial)
+    dpu.full_clean()
+    dpu.save()
+    return dpu
+
+
+def assignment_move(
+    *, dpu: Dpu, doorway: Doorway, enters: Space | None, valid_from: datetime, now: datetime | None = None
+) -> DpuAssignment:
+    """Hang a DPU over `doorway` from `valid_from`: the assignment covering that instant ends there.
+
+    The new assignment runs until the DPU's next later assignment starts, or open-ended when there is none.
+    Both doorways' spaces are recalculated from `valid_from`; counts before it do not move.
+    """
+    with transaction.atomic():
+        dpu = Dpu.objects.select_for_update().get(pk=dpu.pk)  # one assignment change per DPU at a time
+        assignments = list(dpu.assignments.select_related("doorway"))
+        if any(a.valid_from == valid_from for a in assignments):
+            raise ValidationError(
+                {"valid_from": f"{dpu} already has an assignment starting at {valid_from.isoformat()}."}
+            )
+        later = [a.valid_from for a in assignments if a.valid_from > valid_from]
+        new = DpuAssignment(
+            dpu=dpu, doorway=doorway, enters=enters, valid_from=valid_from, valid_to=min(later, default=None)
+        )
+        new.full_clean(exclude=["dpu"], validate_constraints=False)
+        touched = {s for s in doorway.sides if s}
+        for current in assignments:
+            if current.covers(valid_from):
+                current.valid_to = valid_from
+                current.save(update_fields=["valid_to", "modified"])
+                touched.update(s for s in current.doorway.sides if s)
+        new.save()
+        occupancy_recalculate(since_by_space=dict.fromkeys(touched, valid_from), now=now)
+    return new
+
+
+def assignment_update(
+    *,
+    assignment: DpuAssignment,
+    doorway: Doorway,
+    enters: Space | None,
+    valid_from: datetime,
+    valid_to: datetime | None,
+    now: datetime | None = None,
+) -> DpuAssignment:
+    """Correct an assignment in place (the admin's edit). Spaces of the old and new doorway are recalculated
+    from the earliest instant whose mapping changes; an overlap with another assignment is refused."""
+    with transaction.atomic():
+        Dpu.objects.select_for_update().get(pk=assignment.dpu_id)
+        before = DpuAssignment.objects.select_related("doorway").get(pk=assignment.pk)
+        assignment.doorway, assignment.enters = doorway, enters
+        assignment.valid_from, assignment.valid_to = valid_from, valid_to
+        assignment.full_clean(validate_constraints=False)
+        try:
+            with transaction.atomic():
+                assignment.save()
+        except IntegrityError:
+            raise ValidationError(f"{assignment.dpu} already has an assignment during that time.") from None
+        if (before.doorway_id, before.enters_id) == (doorway.id, enters.id if enters else None):
+            since = _first_difference(before.valid_from, before.valid_to, valid_from, valid_to)
+        else:
+            since = min(before.valid_from, valid_from)
+        if since is not None:
+            touched = {s for s in (*before.doorway.sides, *doorway.sides) if s}
+            occupancy_recalculate(since_by_space=dict.fromkeys(touched, since), now=now)
+    return assignment
+
+
+def assignment_delete(*, assignment: DpuAssignment, now: datetime | None = None) -> None:
+    """Remove an assignment; its events count nowhere until another assignment covers them."""
+    with transaction.atomic():
+        Dpu.objects.select_for_update().get(pk=assignment.dpu_id)
+        touched = {s for s in assignment.doorway.sides if s}
+        since = assignment.valid_from
+        assignment.delete()
+        occupancy_recalculate(since_by_space=dict.fromkeys(touched, since), now=now)
+
+
+def _first_difference(a_from, a_to, b_from, b_to) -> datetime | None:
+    """The earliest instant covered by exactly one of two intervals (None: they are the same)."""
+    if a_from != b_from:
+        return min(a_from, b_from)
+    if a_to != b_to:
+        return min(t for t in (a_to, b_to) if t is not None)
+    return None

@@ -1,0 +1,45 @@
+from django.db import models
+from django_extensions.db.models import TimeStampedModel
+
+from dpu.models import Dpu, DpuEvent
+from spaces.models import Space
+
+
+class SpaceOccupancy(TimeStampedModel):
+    """One row per event that touches a space: the change it made and the count right after it.
+
+    The count of a space at T is the `count` of its latest row at or before T, in the order (timestamp,
+    increments before decrements, DPU). `dpu` is copied from the event so that this order, and the index that
+    serves it, never depend on the order events arrived in.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SETTLED = "settled"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="occupancy")
+    timestamp = models.DateTimeField()
+    event = models.ForeignKey(DpuEvent, on_delete=models.CASCADE, related_name="occupancy")
+    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="+")
+    delta = models.SmallIntegerField()
+    count = models.IntegerField()
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
+
+    class Meta:
+        verbose_name_plural = "space occupancy"
+        constraints = [
+            models.UniqueConstraint(fields=["space", "event"], name="occupancy_one_row_per_event"),
+            models.CheckConstraint(name="occupancy_delta_is_one", condition=models.Q(delta__in=[1, -1])),
+        ]
+        indexes = [
+            # Walked backwards from (space, ts) it yields the latest row at or before ts: the count lookup.
+            models.Index(fields=["space", "timestamp", "-delta", "dpu"], name="occupancy_space_order"),
+            # Settling only looks at the few rows still pending.
+            models.Index(fields=["timestamp"], name="occupancy_pending", condition=models.Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.space} = {self.count} at {self.timestamp.isoformat()}"
+
+    ORDER = ("timestamp", "-delta", "dpu_id")
+    LATEST_FIRST = ("-timestamp", "delta", "-dpu_id")

@@ -1,0 +1,136 @@
+"""Writing the occupancy time series: the one recalculation every path goes through, and settling."""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dpu.models import DpuAssignment, DpuEvent
+from occupancy.models import SpaceOccupancy
+from spaces.models import Space
+
+# Row order within a space: time, then increments before decrements, then DPU (see SpaceOccupancy).
+Change = tuple[datetime, int, int, int]  # (timestamp, delta, dpu_id, event_id)
+BULK_BATCH = 1000
+
+
+def occupancy_recalculate(*, since_by_space: Mapping[int, datetime | None], now: datetime | None = None) -> None:
+    """Make the occupancy rows of each space equal to what its events say, from `since` on.
+
+    `since` None rebuilds the space's whole history. Rows before `since` are not read beyond the one row just
+    before it, and not written: a late event costs the rows after it, never the whole history. Rows whose
+    count changes become pending again. Incremental ingest, assignment changes and full rebuilds all call this.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Two writers recalculating the same space would each start from the rows they saw and the later
+        # commit would silently drop the other's event. Space rows are locked in id order, so writers that
+        # share several spaces queue instead of deadlocking. Callers that already hold the locks re-take them
+        # for free.
+        spaces = list(Space.objects.select_for_update().filter(id__in=since_by_space).order_by("id"))
+        for space in spaces:
+            _recalculate_space(space=space, since=since_by_space[space.id], now=now)
+
+
+def occupancy_rebuild(*, space_ids: Iterable[int] | None = None, now: datetime | None = None) -> None:
+    """Recalculate whole histories (every space when `space_ids` is None)."""
+    if space_ids is None:
+        space_ids = Space.objects.values_list("id", flat=True)
+    occupancy_recalculate(since_by_space=dict.fromkeys(space_ids), now=now)
+
+
+def occupancy_settle(*, space_ids: Iterable[int] | None = None, now: datetime | None = None) -> int:
+    """Mark pending rows settled once both their timestamp and their last change are older than the settle age.
+
+    Returns how many rows were settled. Only the status changes: `modified` keeps the time of the last count
+    change, which is what settling is measured from.
+    """
+    cutoff = (now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER
+    rows = SpaceOccupancy.objects.filter(
+        status=SpaceOccupancy.Status.PENDING, timestamp__lte=cutoff, modified__lte=cutoff
+    )
+    if space_ids is not None:
+        rows = rows.filter(space_id__in=list(space_ids))
+    return rows.update(status=SpaceOccupancy.Status.SETTLED)
+
+
+def _recalculate_space(*, space: Space, since: datetime | None, now: datetime) -> None:
+    rows = SpaceOccupancy.objects.filter(space=space)
+    start = 0
+    if since is not None:
+        previous = rows.filter(timestamp__lt=since).order_by(*SpaceOccupancy.LATEST_FIRST).values_list("count")[:1]
+        start = previous[0][0] if previous else 0
+        rows = rows.filter(timestamp__gte=since)
+
+    existing = {
+        event_id: (pk, delta, count)
+        for pk, event_id, delta, count in rows.values_list("id", "event_id", "delta", "count")
+    }
+    wanted = _counted(
+        changes=_changes(space_id=space.id, since=since), start=start, allow_negative=space.allow_negative
+    )
+
+    to_create, to_update = [], []
+    for timestamp, delta, dpu_id, event_id, count in wanted:
+        current = existing.pop(event_id, None)
+        if current is None:
+            to_create.append(
+                _stamped(
+                    SpaceOccupancy(
+                        space=space, timestamp=timestamp, event_id=event_id, dpu_id=dpu_id, delta=delta, count=count
+                    ),
+                    now,
+                )
+            )
+        elif current[1:] != (delta, count):
+            row = SpaceOccupancy(id=current[0], delta=delta, count=count, status=SpaceOccupancy.Status.PENDING)
+            row.modified = now
+            to_update.append(row)
+
+    if existing:  # events that no longer touch this space (their DPU's assignment changed)
+        SpaceOccupancy.objects.filter(id__in=[pk for pk, _, _ in existing.values()]).delete()
+    SpaceOccupancy.objects.bulk_update(to_update, ["delta", "count", "status", "modified"], batch_size=BULK_BATCH)
+    SpaceOccupancy.objects.bulk_create(to_create, batch_size=BULK_BATCH)
+
+
+def _changes(*, space_id: int, since: datetime | None) -> list[Change]:
+    """Every event that touches the space at or after `since`, mapped through the assignment valid at its time."""
+    assignments = DpuAssignment.objects.filter(Q(doorway__side_a=space_id) | Q(doorway__side_b=space_id))
+    if since is not None:
+        assignments = assignments.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=since))
+    changes: list[Change] = []
+    for assignment in assignments.select_related("doorway"):
+        events = DpuEvent.objects.filter(dpu_id=assignment.dpu_id, timestamp__gte=assignment.valid_from)
+        if assignment.valid_to is not None:
+            events = events.filter(timestamp__lt=assignment.valid_to)
+        if since is not None:
+            events = events.filter(timestamp__gte=since)
+        sign = 1 if assignment.enters_id == space_id else -1
+        changes.extend(
+            (timestamp, sign * direction, assignment.dpu_id, event_id)
+            for event_id, timestamp, direction in events.values_list("id", "timestamp", "direction")
+        )
+    return changes
+
+
+def _counted(*, changes: list[Change], start: int, allow_negative: bool) -> list[tuple[datetime, int, int, int, int]]:
+    """The changes in row order, each with the count after it, held at zero unless negatives are allowed."""
+    changes.sort(key=lambda change: (change[0], -change[1], change[2]))
+    count = start
+    counted = []
+    for timestamp, delta, dpu_id, event_id in changes:
+        count += delta
+        if count < 0 and not allow_negative:
+            count = 0
+        counted.append((timestamp, delta, dpu_id, event_id, count))
+    return counted
+
+
+def _stamped(row: SpaceOccupancy, now: datetime) -> SpaceOccupancy:
+    # TimeStampedModel would stamp the wall clock; the service's single `now` keeps settling deterministic.
+    row.created = row.modified = now
+    row.update_modified = False
+    return row

@@ -1,0 +1,58 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django_extensions.db.models import TimeStampedModel
+
+
+class Space(TimeStampedModel):
+    """A room or area whose occupancy is counted. Outside is not a Space: it is never counted."""
+
+    name = models.CharField(max_length=200, unique=True)
+    allow_negative = models.BooleanField(
+        default=False,
+        help_text="Let the count go below zero instead of holding it at zero (for spaces with an uncounted entrance).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Doorway(TimeStampedModel):
+    """A passage between two sides, each a Space or outside (null). A DPU watches one doorway at a time."""
+
+    name = models.CharField(max_length=200)
+    side_a = models.ForeignKey(Space, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    side_b = models.ForeignKey(Space, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            # A doorway from a space into itself, or from outside to outside, would count nobody.
+            models.CheckConstraint(
+                name="doorway_sides_differ",
+                condition=(Q(side_a__isnull=False) | Q(side_b__isnull=False))
+                & (Q(side_a__isnull=True) | Q(side_b__isnull=True) | ~Q(side_a=models.F("side_b"))),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.side_a_id is None and self.side_b_id is None:
+            raise ValidationError(
+                "A doorway needs at least one side that is a space; outside to outside counts nobody."
+            )
+        if self.side_a_id is not None and self.side_a_id == self.side_b_id:
+            raise ValidationError("A doorway must join two different sides.")
+
+    @property
+    def sides(self) -> tuple[int | None, int | None]:
+        return (self.side_a_id, self.side_b_id)
+
+    def other_side(self, space_id: int | None) -> int | None:
+        """The side opposite `space_id` (a Space id, or None for outside)."""
+        return self.side_b_id if space_id == self.side_a_id else self.side_a_id
