@@ -113,7 +113,7 @@ def _database() -> dict:
         # instead of failing with "database is locked" when one upgrades a read lock.
         config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
         # Tests use a file, not shared-cache memory, so that parallel writers see real SQLite locking.
-        config["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+        config["TEST"] = {"NAME": f"{config['NAME']}.test"}
     elif engine != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"DATABASE_URL must point at SQLite or PostgreSQL, not {engine or url!r}.")
     return config
@@ -149,6 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
 }
 
 # Occupancy rows younger than this (by timestamp or by their last change) are "pending": a late event may

@@ -44,4 +44,4 @@ def space_list_with_counts() -> QuerySet[Space]:
     latest = (
         SpaceOccupancy.objects.filter(space=OuterRef("pk")).order_by(*SpaceOccupancy.LATEST_FIRST).values("count")[:1]
     )
-    return Space.objects.annotate(count=Coalesce(Subquery(latest), Value(0))).order_by("name")
+    return Space.objects.annotate(count=Coalesce(Subquery(latest.values("count")[:1]), Value(0))).order_by("name")

@@ -1,0 +1,145 @@
+"""What every app's API shares: how instants, serials and directions are read and written, who may write,
+and how errors reach the client."""
+
+import re
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import re_path
+from rest_framework import permissions, serializers
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from dpu.models import SERIAL_MAX
+
+INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
+
+
+def api_path(route: str, view, name: str):
+    """A URL that answers with and without a trailing slash, so that no client is ever redirected."""
+    return re_path(rf"^{route}/?$", view, name=name)
+
+
+def format_instant(instant: datetime) -> str:
+    """UTC with milliseconds and a Z, as DPUs send them: 2018-02-24T08:45:21.893Z."""
+    instant = instant.astimezone(UTC)
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+
+
+def parse_instant(value: object, *, naive_is_utc: bool) -> datetime:
+    """An aware datetime from ISO-8601 text. A bare date is midnight. Raises ValueError with a reason."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 timestamp string, such as 2018-02-24T08:45:21.893Z.")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not an ISO-8601 timestamp, such as 2018-02-24T08:45:21.893Z.") from None
+    if parsed.tzinfo is None:
+        if not naive_is_utc:
+            raise ValueError(f"{value[:40]!r} has no time zone; add one, such as Z for UTC: 2018-02-24T08:45:21.893Z.")
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value[:40]!r} is outside the range of representable times.") from None
+
+
+class InstantField(serializers.Field):
+    """An instant: ISO-8601 in, UTC with milliseconds and Z out. Naive input is an error unless `naive_is_utc`."""
+
+    def __init__(self, *, naive_is_utc: bool = False, **kwargs):
+        self.naive_is_utc = naive_is_utc
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return parse_instant(data, naive_is_utc=self.naive_is_utc)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def to_representation(self, value):
+        return format_instant(value) if value is not None else None
+
+
+def _whole_number(data) -> int | None:
+    if isinstance(data, bool):  # JSON true is not 1
+        return None
+    if isinstance(data, int):
+        return data
+    if isinstance(data, str) and INTEGER.fullmatch(data.strip()):
+        return int(data)
+    return None
+
+
+class SerialField(serializers.Field):
+    """A DPU serial: a positive whole number, as a JSON number or a numeric string ("283")."""
+
+    def to_internal_value(self, data):
+        serial = _whole_number(data)
+        if serial is None or not 1 <= serial <= SERIAL_MAX:
+            raise ValidationError(f"must be a DPU serial: a whole number from 1 to {SERIAL_MAX}.")
+        return serial
+
+    def to_representation(self, value):
+        return value
+
+
+class DirectionField(serializers.Field):
+    """+1 or -1, as a JSON number or a numeric string ("1", "-1")."""
+
+    def to_internal_value(self, data):
+        direction = _whole_number(data)
+        if direction not in (1, -1):
+            raise ValidationError("must be 1 (towards the side the DPU faces) or -1 (away from it).")
+        return direction
+
+    def to_representation(self, value):
+        return value
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so that a misspelt field is an error rather than silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ValidationError({name[:60]: ["is not a field this endpoint takes."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class RequestRejected(APIException):
+    """A 400 whose JSON body is sent exactly as given (DRF would turn numbers in it into strings)."""
+
+    status_code = 400
+
+    def __init__(self, body: dict):
+        self.detail = body
+
+
+def validated_input(serializer_class: type[serializers.Serializer], data) -> dict:
+    """The body validated by `serializer_class`; a 400 naming each bad field otherwise."""
+    if not isinstance(data, dict):
+        raise ValidationError({"detail": "The body must be a JSON object."})
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    """Any signed-in user may read; only staff may change anything."""
+
+    message = "Only staff users may change this."
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus: a service's Django ValidationError is the client's 400, not a server error."""
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+    return drf_exception_handler(exc, context)

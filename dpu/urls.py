@@ -1,0 +1,8 @@
+from config.api import api_path
+from dpu import apis
+
+urlpatterns = [
+    api_path("events", apis.EventIngestApi.as_view(), name="event-ingest"),
+    api_path("dpu", apis.DpuApi.as_view(), name="dpu-list"),
+    api_path(r"dpu/(?P<serial>[0-9]{1,19})/assignments", apis.AssignmentApi.as_view(), name="dpu-assignments"),
+]

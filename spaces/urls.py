@@ -1,0 +1,7 @@
+from config.api import api_path
+from spaces import apis
+
+urlpatterns = [
+    api_path("space", apis.SpaceApi.as_view(), name="space-list"),
+    api_path("doorway", apis.DoorwayApi.as_view(), name="doorway-list"),
+]
