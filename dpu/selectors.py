@@ -2,16 +2,17 @@
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 
 from dpu.models import SERIAL_MAX, Dpu, DpuAssignment
 
 
 def dpu_get(*, serial: int) -> Dpu:
     """The DPU with that serial, or Http404."""
-    if not 0 < serial <= SERIAL_MAX:  # beyond what the column holds: no such DPU, not a database error
-        raise Http404
-    return get_object_or_404(Dpu, serial=serial)
+    # A serial beyond what the column holds is no DPU, not a database error.
+    dpu = Dpu.objects.filter(serial=serial).first() if 0 < serial <= SERIAL_MAX else None
+    if dpu is None:
+        raise Http404  # no message: the API answers {"detail": "Not found."}
+    return dpu
 
 
 def dpu_list() -> QuerySet[Dpu]:

@@ -45,6 +45,8 @@ def occupancy_rebuild(*, space_ids: Iterable[int] | None = None, now: datetime |
 def occupancy_settle(*, space_ids: Iterable[int] | None = None, now: datetime | None = None) -> int:
     """Mark pending rows settled once both their timestamp and their last change are older than the settle age.
 
+    Ingest runs it for the spaces it touched; `manage.py occupancy_settle` runs it for all (e.g. from cron).
+
     Returns how many rows were settled. Only the status changes: `modified` keeps the time of the last count
     change, which is what settling is measured from.
     """
@@ -65,26 +67,36 @@ def _recalculate_space(*, space: Space, since: datetime | None, now: datetime) -
         start = previous[0][0] if previous else 0
         rows = rows.filter(timestamp__gte=since)
 
-    existing = {
-        event_id: (pk, delta, count)
-        for pk, event_id, delta, count in rows.values_list("id", "event_id", "delta", "count")
-    }
+    existing = {}
+    last_existing = None  # the order key of the space's last row before this call
+    for pk, event_id, timestamp, delta, dpu_id, count in rows.values_list(
+        "id", "event_id", "timestamp", "delta", "dpu_id", "count"
+    ):
+        existing[event_id] = (pk, delta, count)
+        last_existing = max(last_existing or (timestamp, -delta, dpu_id), (timestamp, -delta, dpu_id))
     wanted = _counted(
         changes=_changes(space_id=space.id, since=since), start=start, allow_negative=space.allow_negative
     )
 
+    cutoff = now - settings.OCCUPANCY_SETTLE_AFTER
     to_create, to_update = [], []
     for timestamp, delta, dpu_id, event_id, count in wanted:
         current = existing.pop(event_id, None)
         if current is None:
-            to_create.append(
-                _stamped(
-                    SpaceOccupancy(
-                        space=space, timestamp=timestamp, event_id=event_id, dpu_id=dpu_id, delta=delta, count=count
-                    ),
-                    now,
-                )
+            # A row appended after all others extends history and settles by its age alone. One that lands
+            # among existing rows is a late event rewriting history: pending, like the rows after it.
+            appended = last_existing is None or (timestamp, -delta, dpu_id) > last_existing
+            settled = appended and timestamp <= cutoff
+            row = SpaceOccupancy(
+                space=space,
+                timestamp=timestamp,
+                event_id=event_id,
+                dpu_id=dpu_id,
+                delta=delta,
+                count=count,
+                status=SpaceOccupancy.Status.SETTLED if settled else SpaceOccupancy.Status.PENDING,
             )
+            to_create.append(_stamped(row, now))
         elif current[1:] != (delta, count):
             row = SpaceOccupancy(id=current[0], delta=delta, count=count, status=SpaceOccupancy.Status.PENDING)
             row.modified = now
