@@ -80,7 +80,8 @@ class DpuEvent(TimeStampedModel):
         IN = 1, "+1"
         OUT = -1, "-1"
 
-    dpu = models.ForeignKey(Dpu, on_delete=models.PROTECT, related_name="events")
+    # No index of its own: the unique constraint's (dpu, timestamp, direction) index serves every lookup.
+    dpu = models.ForeignKey(Dpu, on_delete=models.PROTECT, related_name="events", db_index=False)
     timestamp = models.DateTimeField()
     direction = models.SmallIntegerField(choices=Direction.choices)
     received_at = models.DateTimeField()

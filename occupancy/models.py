@@ -17,10 +17,11 @@ class SpaceOccupancy(TimeStampedModel):
         PENDING = "pending"
         SETTLED = "settled"
 
-    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="occupancy")
+    # Rows are only ever looked up by space (the indexes below); single-column indexes would only cost writes.
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="occupancy", db_index=False)
     timestamp = models.DateTimeField()
-    event = models.ForeignKey(DpuEvent, on_delete=models.CASCADE, related_name="occupancy")
-    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(DpuEvent, on_delete=models.CASCADE, related_name="occupancy", db_index=False)
+    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="+", db_index=False)
     delta = models.SmallIntegerField()
     count = models.IntegerField()
     status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
