@@ -52,7 +52,7 @@ def _local_secret_key() -> str:
 
 DEBUG = _env_bool("DEBUG", default=False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+ALLOWED_HOSTS = [h.strip() for h in (os.environ.get("ALLOWED_HOSTS") or "127.0.0.1,localhost").split(",") if h.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

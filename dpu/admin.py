@@ -9,14 +9,19 @@ from dpu.services import assignment_delete, assignment_move, assignment_update, 
 
 def _apply_assignment_forms(dpu: Dpu, formset: BaseInlineFormSet) -> None:
     """The inline's changes, through the same services as the API: deletions, then corrections in place,
-    then new rows, each of which moves the DPU from its valid_from on (ending the assignment covering it)."""
+    then new rows, each of which moves the DPU from its valid_from on (ending the assignment covering it).
+
+    Records what it did as a formset's save() would, for the admin's change message."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
     for form in formset.deleted_forms:
         if form.instance.pk:
             assignment_delete(assignment=DpuAssignment.objects.get(pk=form.instance.pk))
+            formset.deleted_objects.append(form.instance)
     for form in formset.initial_forms:
         if form in formset.deleted_forms or not form.has_changed():
             continue
         data = form.cleaned_data
+        formset.changed_objects.append((form.instance, form.changed_data))
         assignment_update(
             assignment=DpuAssignment.objects.get(pk=form.instance.pk),
             doorway=data["doorway"],
@@ -27,6 +32,7 @@ def _apply_assignment_forms(dpu: Dpu, formset: BaseInlineFormSet) -> None:
     new = [f.cleaned_data for f in formset.extra_forms if f.has_changed() and f not in formset.deleted_forms]
     for data in sorted(new, key=lambda d: d["valid_from"]):
         moved = assignment_move(dpu=dpu, doorway=data["doorway"], enters=data["enters"], valid_from=data["valid_from"])
+        formset.new_objects.append(moved)
         if data["valid_to"] is not None and data["valid_to"] != moved.valid_to:
             assignment_update(
                 assignment=moved,

@@ -1,0 +1,53 @@
+"""Settings come from the environment, and a bad value stops the service with a message naming it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _load_settings(**env: str) -> subprocess.CompletedProcess:
+    code = "import config.settings as s; print(s.OCCUPANCY_SETTLE_AFTER.total_seconds(), s.DEBUG, s.ALLOWED_HOSTS)"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env={**os.environ, "DATABASE_URL": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("OCCUPANCY_SETTLE_AFTER", "an hour", "OCCUPANCY_SETTLE_AFTER must be a whole number of seconds"),
+        ("OCCUPANCY_SETTLE_AFTER", "-5", "OCCUPANCY_SETTLE_AFTER must not be negative"),
+        ("DEBUG", "maybe", "DEBUG must be one of"),
+        ("DATABASE_URL", "mysql://root@localhost/occupancy", "DATABASE_URL must point at SQLite or PostgreSQL"),
+    ],
+)
+def test_bad_setting_stops_with_a_message_naming_the_variable(name, value, complaint):
+    result = _load_settings(**{name: value})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_settings_are_read_from_the_environment():
+    result = _load_settings(OCCUPANCY_SETTLE_AFTER="90", DEBUG="true", ALLOWED_HOSTS="counts.example.com, x.test")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(" ", 2) == ["90.0", "True", "['counts.example.com', 'x.test']\n"]
+
+
+def test_defaults_are_an_hour_to_settle_no_debug_and_local_hosts():
+    result = _load_settings(OCCUPANCY_SETTLE_AFTER="", DEBUG="", ALLOWED_HOSTS="")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "3600.0 False ['127.0.0.1', 'localhost']\n"
