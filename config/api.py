@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import re_path
 from rest_framework import permissions, serializers
-from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from dpu.models import SERIAL_MAX
@@ -139,13 +139,7 @@ class IsStaffOrReadOnly(permissions.BasePermission):
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus: a service's Django ValidationError is the client's 400, not a server error, and so is
-    a JSON body nested too deeply to parse."""
-    if isinstance(exc, RecursionError):
-        # json.loads gives up on a body like [[[[... thousands deep with RecursionError, which DRF's JSONParser
-        # does not turn into a ParseError (it catches ValueError only). No code here recurses on its own, so the
-        # body is the cause.
-        exc = ParseError("JSON parse error - the body is nested too deeply.")
+    """DRF's handler, plus: a service's Django ValidationError is the client's 400, not a server error."""
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
     return drf_exception_handler(exc, context)

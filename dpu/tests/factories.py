@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import factory
 
-from dpu.models import Dpu, DpuAssignment
+from dpu.models import Dpu, DpuAssignment, DpuEvent
 from spaces.tests.factories import DoorwayFactory
 
 
@@ -25,3 +25,15 @@ class DpuAssignmentFactory(factory.django.DjangoModelFactory):
     enters = factory.SelfAttribute("doorway.side_b")
     valid_from = datetime(2018, 1, 1, tzinfo=UTC)
     valid_to = None
+
+
+class DpuEventFactory(factory.django.DjangoModelFactory):
+    """A raw +1 event stored directly, as if ingested, at 2018-02-24T08:00Z (no occupancy rows are made)."""
+
+    class Meta:
+        model = DpuEvent
+
+    dpu = factory.SubFactory(DpuFactory)
+    timestamp = datetime(2018, 2, 24, 8, 0, tzinfo=UTC)
+    direction = DpuEvent.Direction.IN
+    received_at = factory.SelfAttribute("timestamp")

@@ -30,15 +30,22 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--csv", type=Path, default=SAMPLE_CSV, help=f"events to load (default: {SAMPLE_CSV})")
+        parser.add_argument(
+            "--csv", dest="path", type=Path, default=SAMPLE_CSV, help=f"events to load (default: {SAMPLE_CSV})"
+        )
 
-    def handle(self, *args, csv: Path, **options):
-        if not csv.is_file():
-            raise CommandError(f"No CSV file at {csv}.")
+    def handle(self, *args, path: Path, **options):
+        if not path.is_file():
+            raise CommandError(f"No CSV file at {path}.")
         with transaction.atomic():  # the building and every event, or nothing
             _sample_building()
-            received, created = _load(csv)
-        self.stdout.write(f"Loaded {csv.name}: {received} rows, {created} new events, {received - created} duplicates.")
+            try:
+                received, created = _load(path)
+            except UnicodeDecodeError as exc:
+                raise CommandError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV.") from None
+        self.stdout.write(
+            f"Loaded {path.name}: {received} rows, {created} new events, {received - created} duplicates."
+        )
         for space in space_list_with_counts():
             self.stdout.write(f"space {space.name}: id {space.id}, count {space.count}")
 
@@ -59,30 +66,34 @@ def _sample_building() -> None:
 def _load(path: Path) -> tuple[int, int]:
     received = created = 0
     now = timezone.now()
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         rows = csv.DictReader(handle)
         missing = COLUMNS - set(rows.fieldnames or ())
         if missing:
             raise CommandError(f"{path} lacks the column(s) {', '.join(sorted(missing))}; it needs {sorted(COLUMNS)}.")
         chunk: list = []
+        # The file line of each event in `chunk`: blank lines (which the reader skips) and quoted line breaks
+        # mean they cannot be counted back from the reader's position.
+        lines: list[int] = []
         for row in rows:
             line = rows.line_num
             try:
                 chunk.append(event_from_item({k: row[k] for k in COLUMNS}, now=now))
             except ItemInvalid as exc:
                 raise CommandError(f"{path}, line {line}: {exc.field}: {exc.message}") from None
+            lines.append(line)
             if len(chunk) == CHUNK:
-                created += _ingest(chunk, path, line - len(chunk) + 1, now)
-                received, chunk = received + len(chunk), []
-        created += _ingest(chunk, path, rows.line_num - len(chunk) + 1, now)
+                created += _ingest(chunk, lines, path, now)
+                received, chunk, lines = received + len(chunk), [], []
+        created += _ingest(chunk, lines, path, now)
         received += len(chunk)
     return received, created
 
 
-def _ingest(chunk: list, path: Path, first_line: int, now) -> int:
+def _ingest(chunk: list, lines: list[int], path: Path, now) -> int:
     if not chunk:
         return 0
     try:
         return event_ingest(events=chunk, now=now).created
     except EventRejected as exc:
-        raise CommandError(f"{path}, line {first_line + exc.index}: {exc.field}: {exc.message}") from None
+        raise CommandError(f"{path}, line {lines[exc.index]}: {exc.field}: {exc.message}") from None

@@ -1,0 +1,217 @@
+"""Who may call the API: every endpoint needs a signed-in user (DRF token or session); only staff may write."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from dpu.models import Dpu, DpuAssignment, DpuEvent
+from occupancy.models import SpaceOccupancy
+from occupancy.tests.factories import Floorplan, floorplan
+from spaces.models import Doorway, Space
+
+pytestmark = pytest.mark.django_db
+
+READS = {
+    "space-list": lambda plan: "/space/",
+    "doorway-list": lambda plan: "/doorway/",
+    "dpu-list": lambda plan: "/dpu/",
+    "assignment-list": lambda plan: "/dpu/283/assignments",
+    "space-count": lambda plan: f"/space/{plan.a.id}/count",
+}
+# Each body is valid, so that a refusal below is about who asks, never about what they sent.
+WRITES = {
+    "space-create": lambda plan: ("/space/", {"name": "Lobby"}),
+    "doorway-create": lambda plan: ("/doorway/", {"name": "Back", "sides": [None, plan.b.id]}),
+    "dpu-create": lambda plan: ("/dpu/", {"serial": 999}),
+    "dpu-move": lambda plan: (
+        "/dpu/283/assignments",
+        {"doorway": plan.x.id, "enters": None, "valid_from": "2018-02-25T00:00:00Z"},
+    ),
+    "events": lambda plan: ("/events", [{"dpu_id": 283, "timestamp": "2018-02-24T08:45:21.893Z", "direction": 1}]),
+}
+
+
+@pytest.fixture
+def plan() -> Floorplan:
+    return floorplan()
+
+
+def state() -> dict[str, int]:
+    """How many rows of each kind exist: a refused write leaves every one as it was."""
+    models = (Space, Doorway, Dpu, DpuAssignment, DpuEvent, SpaceOccupancy)
+    return {model.__name__: model.objects.count() for model in models} | {
+        "open assignments": DpuAssignment.objects.filter(valid_to__isnull=True).count()
+    }
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Password sign-in is what these tests are about, not the strength of the hash: keep them quick.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def sam(django_user_model):
+    return django_user_model.objects.create_user(username="sam.session", password="a long pass phrase", is_staff=True)
+
+
+@pytest.fixture
+def rita(django_user_model):
+    return django_user_model.objects.create_user(username="rita.session", password="another pass phrase")
+
+
+# --- nobody signed in ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", READS)
+def test_anonymous_reads_are_unauthorised(plan, endpoint):
+    response = APIClient().get(READS[endpoint](plan))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"  # tells the client how to sign in
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_anonymous_writes_are_unauthorised_and_change_nothing(plan, endpoint):
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = APIClient().post(path, body, format="json")
+
+    assert response.status_code == 401
+    assert state() == before
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_a_wrong_token_is_unauthorised(plan, endpoint):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = client.post(path, body, format="json")
+
+    assert response.status_code == 401
+    assert state() == before
+
+
+def test_the_token_of_a_deactivated_staff_user_is_unauthorised(plan, sam):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=sam).key}")
+    sam.is_active = False
+    sam.save()
+    before = state()
+
+    response = client.post(*WRITES["events"](plan), format="json")
+
+    assert response.status_code == 401
+    assert state() == before
+
+
+# --- a reader (signed in, not staff) --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", READS)
+def test_readers_may_read_every_endpoint(reader_client, plan, endpoint):
+    response = reader_client.get(READS[endpoint](plan))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_readers_may_not_write_and_change_nothing(reader_client, plan, endpoint):
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = reader_client.post(path, body, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["detail"]
+    assert state() == before
+
+
+def test_readers_are_refused_before_their_body_is_read(reader_client, plan):
+    # A refused writer learns nothing about the validity of what it sent.
+    response = reader_client.generic("POST", "/events", "not json", content_type="application/json")
+
+    assert response.status_code == 403
+    assert state()["DpuEvent"] == 0
+
+
+# --- staff --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_staff_may_write_every_endpoint(staff_client, plan, endpoint):
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = staff_client.post(path, body, format="json")
+
+    assert response.status_code == 201
+    assert state() != before
+
+
+# --- sessions -----------------------------------------------------------------------------------------------------
+
+
+def test_a_session_signed_in_with_a_password_may_read(plan, rita):
+    client = APIClient()
+    assert client.login(username="rita.session", password="another pass phrase")
+
+    response = client.get(f"/space/{plan.a.id}/count", {"ts": "2018-02-25T00:00:00Z"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+
+
+@pytest.mark.parametrize("endpoint", READS)
+def test_a_reader_session_may_read(plan, rita, endpoint):
+    client = APIClient()
+    client.force_login(rita)
+
+    assert client.get(READS[endpoint](plan)).status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_a_reader_session_may_not_write(plan, rita, endpoint):
+    client = APIClient()
+    client.force_login(rita)
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = client.post(path, body, format="json")
+
+    assert response.status_code == 403
+    assert state() == before
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_a_staff_session_may_write(plan, sam, endpoint):
+    client = APIClient()
+    client.force_login(sam)
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = client.post(path, body, format="json")
+
+    assert response.status_code == 201
+    assert state() != before
+
+
+def test_a_staff_session_signed_in_with_a_password_may_post_events(plan, sam):
+    client = APIClient()
+    assert client.login(username="sam.session", password="a long pass phrase")
+
+    response = client.post(*WRITES["events"](plan), format="json")
+
+    assert response.status_code == 201
+    assert DpuEvent.objects.filter(dpu__serial=283).count() == 1
+
+
+def test_signing_out_ends_the_session(plan, rita):
+    client = APIClient()
+    client.force_login(rita)
+    client.logout()
+
+    assert client.get("/space/").status_code == 401
