@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from dpu.models import Dpu, DpuAssignment, DpuEvent
+from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent
 from occupancy.services import occupancy_recalculate, occupancy_settle
 from spaces.models import Doorway, Space
 
@@ -52,10 +52,10 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
     with transaction.atomic():
         # A DPU's assignments decide which spaces its events touch. Locking the DPU rows (in id order) keeps an
         # assignment change from slipping in between reading them here and recalculating below.
-        dpus = {
-            dpu.serial: dpu
-            for dpu in Dpu.objects.select_for_update().filter(serial__in={k[0] for k in keys}).order_by("id")
-        }
+        # Serials past what the column holds cannot be registered; leaving them out of the query keeps the
+        # database from overflowing on them, and the loop below names them as unknown.
+        serials = {k[0] for k in keys if 0 < k[0] <= SERIAL_MAX}
+        dpus = {dpu.serial: dpu for dpu in Dpu.objects.select_for_update().filter(serial__in=serials).order_by("id")}
         for index, event in enumerate(events):
             if event.serial not in dpus:
                 raise EventRejected(
@@ -151,7 +151,11 @@ def dpu_create(*, serial: int) -> Dpu:
     """Register a DPU by the serial printed on it."""
     dpu = Dpu(serial=serial)
     dpu.full_clean()
-    dpu.save()
+    try:
+        with transaction.atomic():
+            dpu.save()
+    except IntegrityError:  # full_clean found the serial free, but a concurrent request may have taken it since
+        raise ValidationError({"serial": [f"A DPU with serial {serial} is already registered."]}) from None
     return dpu
 
 

@@ -73,7 +73,8 @@ def _recalculate_space(*, space: Space, since: datetime | None, now: datetime) -
         "id", "event_id", "timestamp", "delta", "dpu_id", "count"
     ):
         existing[event_id] = (pk, delta, count)
-        last_existing = max(last_existing or (timestamp, -delta, dpu_id), (timestamp, -delta, dpu_id))
+        key = SpaceOccupancy.order_key(timestamp, delta, dpu_id)
+        last_existing = key if last_existing is None else max(last_existing, key)
     wanted = _counted(
         changes=_changes(space_id=space.id, since=since), start=start, allow_negative=space.allow_negative
     )
@@ -85,7 +86,7 @@ def _recalculate_space(*, space: Space, since: datetime | None, now: datetime) -
         if current is None:
             # A row appended after all others extends history and settles by its age alone. One that lands
             # among existing rows is a late event rewriting history: pending, like the rows after it.
-            appended = last_existing is None or (timestamp, -delta, dpu_id) > last_existing
+            appended = last_existing is None or SpaceOccupancy.order_key(timestamp, delta, dpu_id) > last_existing
             settled = appended and timestamp <= cutoff
             row = SpaceOccupancy(
                 space=space,
@@ -130,7 +131,7 @@ def _changes(*, space_id: int, since: datetime | None) -> list[Change]:
 
 def _counted(*, changes: list[Change], start: int, allow_negative: bool) -> list[tuple[datetime, int, int, int, int]]:
     """The changes in row order, each with the count after it, held at zero unless negatives are allowed."""
-    changes.sort(key=lambda change: (change[0], -change[1], change[2]))
+    changes.sort(key=lambda change: SpaceOccupancy.order_key(*change[:3]))
     count = start
     counted = []
     for timestamp, delta, dpu_id, event_id in changes:

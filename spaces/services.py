@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from occupancy.services import occupancy_rebuild
 from spaces.models import Doorway, Space
@@ -13,7 +13,11 @@ def space_create(*, name: str, allow_negative: bool = False) -> Space:
     """Add a space to count; it starts at 0."""
     space = Space(name=name, allow_negative=allow_negative)
     space.full_clean()
-    space.save()
+    try:
+        with transaction.atomic():
+            space.save()
+    except IntegrityError:  # full_clean found the name free, but a concurrent request may have taken it since
+        raise ValidationError({"name": [f"A space named {name!r} already exists."]}) from None
     return space
 
 

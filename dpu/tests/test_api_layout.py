@@ -292,3 +292,15 @@ def test_assignment_starting_when_another_starts_is_refused(staff_client):
     assert response.status_code == 400
     assert "valid_from" in response.json()
     assert assignments_of(plan.dpu_283) == before
+
+
+def test_a_serial_taken_between_validation_and_insert_is_a_400(staff_client, monkeypatch):
+    # Two concurrent registrations can both pass full_clean; the unique constraint decides, as a 400, not a 500.
+    DpuFactory(serial=777)
+    monkeypatch.setattr("dpu.models.Dpu.full_clean", lambda self, *args, **kwargs: None)
+
+    response = staff_client.post("/dpu/", {"serial": 777}, format="json")
+
+    assert response.status_code == 400
+    assert "already registered" in response.json()["serial"][0]
+    assert Dpu.objects.filter(serial=777).count() == 1
