@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 
+from config.admin import ReadOnlyAdmin
 from dpu.models import Dpu, DpuAssignment, DpuEvent
 from dpu.services import assignment_delete, assignment_move, assignment_update, dpu_create
 
@@ -89,19 +90,10 @@ class DpuAdmin(admin.ModelAdmin):
 
 
 @admin.register(DpuEvent)
-class DpuEventAdmin(admin.ModelAdmin):
+class DpuEventAdmin(ReadOnlyAdmin):
     """The raw log, exactly as received: read-only."""
 
     list_display = ["dpu", "timestamp", "direction", "received_at"]
     list_filter = ["dpu", "direction"]
     date_hierarchy = "timestamp"
     ordering = ["-timestamp"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -35,8 +35,8 @@ class SpaceOccupancy(TimeStampedModel):
         indexes = [
             # Walked backwards from (space, ts) it yields the latest row at or before ts: the count lookup.
             models.Index(fields=["space", "timestamp", "-delta", "dpu"], name="occupancy_space_order"),
-            # Settling only looks at the few rows still pending.
-            models.Index(fields=["timestamp"], name="occupancy_pending", condition=models.Q(status="pending")),
+            # Settling only looks at the few rows still pending, per space after an ingest.
+            models.Index(fields=["space", "timestamp"], name="occupancy_pending", condition=models.Q(status="pending")),
         ]
 
     def __str__(self) -> str:
