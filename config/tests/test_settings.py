@@ -11,7 +11,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _load_settings(**env: str) -> subprocess.CompletedProcess:
-    code = "import config.settings as s; print(s.OCCUPANCY_SETTLE_AFTER.total_seconds(), s.DEBUG, s.ALLOWED_HOSTS)"
+    code = (
+        "import config.settings.local as s; print(s.OCCUPANCY_SETTLE_AFTER.total_seconds(), s.DEBUG, s.ALLOWED_HOSTS)"
+    )
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=PROJECT,

@@ -1,7 +1,10 @@
-"""Settings for the people-counting service.
+"""Settings every deployment shares. Pick one of the modules beside it:
 
-Everything that differs between machines comes from the environment. Without any variables set the service
-runs embedded: SQLite in the project folder and a secret key generated once into `.secret_key`.
+- `config.settings.local` (the default): embedded, SQLite in the project folder, a secret key generated once
+  into `.secret_key`;
+- `config.settings.production`: everything from the environment, secure cookies and HSTS, no fallbacks.
+
+Everything that differs between machines comes from the environment.
 """
 
 import os
@@ -10,12 +13,11 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.utils import get_random_secret_key
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -27,7 +29,7 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no or on/off, not {raw!r}.")
 
 
-def _env_seconds(name: str, default: timedelta) -> timedelta:
+def env_seconds(name: str, default: timedelta) -> timedelta:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -40,19 +42,12 @@ def _env_seconds(name: str, default: timedelta) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _local_secret_key() -> str:
-    # A key made on first use and kept beside the code, so that local sessions survive restarts and every
-    # local worker signs with the same key; nothing secret is ever committed.
-    path = BASE_DIR / ".secret_key"
-    if not path.exists():
-        path.write_text(get_random_secret_key())
-        path.chmod(0o600)
-    return path.read_text().strip()
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in (os.environ.get(name) or default).split(",") if item.strip()]
 
 
-DEBUG = _env_bool("DEBUG", default=False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
-ALLOWED_HOSTS = [h.strip() for h in (os.environ.get("ALLOWED_HOSTS") or "127.0.0.1,localhost").split(",") if h.strip()]
+DEBUG = env_bool("DEBUG", default=False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -154,7 +149,7 @@ REST_FRAMEWORK = {
 
 # Occupancy rows younger than this (by timestamp or by their last change) are "pending": a late event may
 # still change them. Older ones are "settled".
-OCCUPANCY_SETTLE_AFTER = _env_seconds("OCCUPANCY_SETTLE_AFTER", default=timedelta(hours=1))
+OCCUPANCY_SETTLE_AFTER = env_seconds("OCCUPANCY_SETTLE_AFTER", default=timedelta(hours=1))
 
 LOGGING = {
     "version": 1,

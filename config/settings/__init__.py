@@ -1,0 +1,1 @@
+"""Settings modules: `local` (the default) and `production`; both build on `base`."""
