@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import re_path
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -125,17 +125,6 @@ def validated_input(serializer_class: type[serializers.Serializer], data) -> dic
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-class IsStaffOrReadOnly(permissions.BasePermission):
-    """Any signed-in user may read; only staff may change anything."""
-
-    message = "Only staff users may change this."
-
-    def has_permission(self, request, view):
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
 
 
 def exception_handler(exc, context):

@@ -1,11 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 
 from config.admin import ReadOnlyAdmin
 from dpu.models import Dpu, DpuAssignment, DpuEvent
-from dpu.services import assignment_delete, assignment_move, assignment_update, dpu_create
+from dpu.services import assignment_delete, assignment_move, assignment_update, dpu_create, dpu_token_rotate
 
 
 def _apply_assignment_forms(dpu: Dpu, formset: BaseInlineFormSet) -> None:
@@ -75,11 +75,24 @@ class DpuAdmin(admin.ModelAdmin):
     search_fields = ["serial"]
     inlines = [AssignmentInline]
 
+    actions = ["rotate_tokens"]
+
     def save_model(self, request, obj, form, change):
         if change:
             obj.save()
-        else:
-            obj.pk = dpu_create(serial=obj.serial).pk
+            return
+        created, token = dpu_create(serial=obj.serial)
+        obj.pk, obj.token_hash = created.pk, created.token_hash
+        self._show_token(request, created, token)
+
+    @admin.action(description="Rotate the tokens of the selected DPUs (the old ones stop working)")
+    def rotate_tokens(self, request, queryset):
+        for dpu in queryset:
+            self._show_token(request, dpu, dpu_token_rotate(dpu=dpu))
+
+    def _show_token(self, request, dpu: Dpu, token: str) -> None:
+        # Only the hash is stored: this message is the one chance to copy the token into the device.
+        messages.warning(request, f"Token of {dpu}, shown only now - configure the device with it: {token}")
 
     def save_formset(self, request, form, formset, change):
         if formset.model is DpuAssignment:

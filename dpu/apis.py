@@ -4,20 +4,19 @@ from datetime import timedelta
 
 from django.utils import timezone
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAdminUser
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import (
     DirectionField,
     InstantField,
-    IsStaffOrReadOnly,
     RequestRejected,
     SerialField,
     StrictSerializer,
     validated_input,
 )
+from config.permissions import CanPostEvents, IsStaffOrReadOnly
 from dpu.selectors import assignment_list, dpu_get, dpu_list
 from dpu.services import EventIn, EventRejected, assignment_move, dpu_create, event_ingest
 from spaces.models import Doorway, Space
@@ -56,9 +55,10 @@ def event_from_item(item, *, now) -> EventIn:
 class EventIngestApi(APIView):
     """POST one event, or a JSON array of up to 10,000: stored all or nothing, duplicates once."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [CanPostEvents]
 
     def post(self, request):
+        own_serial = request.auth.serial if getattr(request.user, "is_dpu", False) else None
         items = request.data if isinstance(request.data, list) else [request.data]
         if not items:
             raise ValidationError({"detail": "The batch is empty: send one event object or a non-empty array."})
@@ -68,9 +68,15 @@ class EventIngestApi(APIView):
         events = []
         for index, item in enumerate(items):
             try:
-                events.append(event_from_item(item, now=now))
+                event = event_from_item(item, now=now)
             except ItemInvalid as exc:
                 raise _item_error(index, exc.field, exc.message) from None
+            if own_serial is not None and event.serial != own_serial:
+                raise PermissionDenied(
+                    f"Item {index}: this token belongs to DPU {own_serial} and may post its events only, not those "
+                    f"of DPU {event.serial}. Nothing in this batch was stored."
+                )
+            events.append(event)
         try:
             result = event_ingest(events=events, now=now)
         except EventRejected as exc:
@@ -108,8 +114,9 @@ class DpuApi(APIView):
 
     def post(self, request):
         data = validated_input(self.InputSerializer, request.data)
-        dpu = dpu_create(serial=data["serial"])
-        return Response(DpuOutputSerializer(dpu).data, status=status.HTTP_201_CREATED)
+        dpu, token = dpu_create(serial=data["serial"])
+        # The token is shown this once: only its hash is kept.
+        return Response({**DpuOutputSerializer(dpu).data, "token": token}, status=status.HTTP_201_CREATED)
 
 
 class AssignmentApi(APIView):

@@ -1,3 +1,6 @@
+import hashlib
+import secrets
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -5,14 +8,20 @@ from django_extensions.db.models import TimeStampedModel
 
 from spaces.models import Doorway, Space
 
+TOKEN_PREFIX = "dpu_"
 # Serials are printed on the device; PostgreSQL's bigint is the widest integer every backend stores.
 SERIAL_MAX = 2**63 - 1
 
 
 class Dpu(TimeStampedModel):
-    """A depth sensor over a doorway, known by the serial printed on it. It reports +1/-1 events."""
+    """A depth sensor over a doorway, known by the serial printed on it. It reports +1/-1 events.
+
+    Each DPU authenticates with its own secret token. Only the token's SHA-256 is stored: tokens are 256 random
+    bits, so a fast hash is as good as a slow one, and it lets a request find its DPU with one indexed lookup.
+    """
 
     serial = models.PositiveBigIntegerField(unique=True)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["serial"]
@@ -21,6 +30,15 @@ class Dpu(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"DPU {self.serial}"
+
+    @staticmethod
+    def new_token() -> str:
+        # The prefix tells a DPU token from a user's at a glance, in a header or a leaked config file.
+        return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
 
 
 class DpuAssignment(TimeStampedModel):

@@ -147,16 +147,26 @@ def _earliest_touch(created: list[tuple[int, datetime]]) -> dict[int, datetime]:
     return since
 
 
-def dpu_create(*, serial: int) -> Dpu:
-    """Register a DPU by the serial printed on it."""
-    dpu = Dpu(serial=serial)
+def dpu_create(*, serial: int) -> tuple[Dpu, str]:
+    """Register a DPU by the serial printed on it. Returns it with its token: the only time the token is seen,
+    since only its hash is stored."""
+    token = Dpu.new_token()
+    dpu = Dpu(serial=serial, token_hash=Dpu.hash_token(token))
     dpu.full_clean()
     try:
         with transaction.atomic():
             dpu.save()
     except IntegrityError:  # full_clean found the serial free, but a concurrent request may have taken it since
         raise ValidationError({"serial": [f"A DPU with serial {serial} is already registered."]}) from None
-    return dpu
+    return dpu, token
+
+
+def dpu_token_rotate(*, dpu: Dpu) -> str:
+    """Give the DPU a new token; the old one stops working at once. Returns the new token, seen only now."""
+    token = Dpu.new_token()
+    dpu.token_hash = Dpu.hash_token(token)
+    dpu.save(update_fields=["token_hash", "modified"])
+    return token
 
 
 def assignment_move(

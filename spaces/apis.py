@@ -4,7 +4,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsStaffOrReadOnly, StrictSerializer, validated_input
+from config.api import StrictSerializer, validated_input
+from config.permissions import IsStaffOrReadOnly
 from occupancy.selectors import space_list_with_counts
 from spaces.models import Space
 from spaces.selectors import doorway_list

@@ -53,3 +53,49 @@ def test_defaults_are_an_hour_to_settle_no_debug_and_local_hosts():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "3600.0 False ['127.0.0.1', 'localhost']\n"
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production", "SECRET_KEY": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    result = _manage("check")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set for production settings" in result.stderr
+
+
+def test_production_settings_pass_the_deployment_checklist():
+    key = "k3y-" + "x7Qz" * 15  # long and varied enough for Django's checks; not a real secret
+
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", SECRET_KEY=key, ALLOWED_HOSTS="counts.example.com")
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_settings_keep_debug_off_and_cookies_secure():
+    code = (
+        "import config.settings.production as s; "
+        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0, "
+        "s.SECURE_SSL_REDIRECT)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env={**os.environ, "SECRET_KEY": "k3y-" + "x7Qz" * 15, "DEBUG": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "False True True True True\n"

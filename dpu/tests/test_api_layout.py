@@ -33,8 +33,14 @@ def test_staff_registers_a_dpu_by_serial(staff_client, serial):
     response = staff_client.post("/dpu/", {"serial": serial}, format="json")
 
     assert response.status_code == 201
-    assert response.json() == {"serial": int(serial)}
-    assert list(Dpu.objects.values_list("serial", flat=True)) == [int(serial)]
+    body = response.json()
+    assert body.keys() == {"serial", "token"}
+    assert body["serial"] == int(serial)
+    dpu = Dpu.objects.get()
+    assert dpu.serial == int(serial)
+    # The token is shown once and kept only as its hash.
+    assert body["token"].startswith("dpu_") and dpu.token_hash == Dpu.hash_token(body["token"])
+    assert body["token"] not in str(Dpu.objects.values_list().get())
 
 
 def test_posting_to_dpu_without_trailing_slash_registers_too(staff_client):

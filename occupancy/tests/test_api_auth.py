@@ -1,10 +1,14 @@
 """Who may call the API: every endpoint needs a signed-in user (DRF token or session); only staff may write."""
 
+from io import StringIO
+
 import pytest
+from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from dpu.models import Dpu, DpuAssignment, DpuEvent
+from dpu.services import dpu_token_rotate
 from occupancy.models import SpaceOccupancy
 from occupancy.tests.factories import Floorplan, floorplan
 from spaces.models import Doorway, Space
@@ -215,3 +219,118 @@ def test_signing_out_ends_the_session(plan, rita):
     client.logout()
 
     assert client.get("/space/").status_code == 401
+
+
+# --- DPUs, each with its own token ------------------------------------------------------------------------------------
+
+
+def dpu_client(dpu) -> APIClient:
+    """A client holding `dpu`'s own token, as the device would after provisioning."""
+    token = dpu_token_rotate(dpu=dpu)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def test_a_dpu_token_posts_that_dpus_events(plan):
+    response = dpu_client(plan.dpu_283).post(*WRITES["events"](plan), format="json")
+
+    assert response.status_code == 201
+    assert list(DpuEvent.objects.values_list("dpu__serial", flat=True)) == [283]
+
+
+def test_a_dpu_token_may_not_post_another_dpus_events_and_nothing_is_stored(plan):
+    batch = [
+        {"dpu_id": 283, "timestamp": "2018-02-24T08:45:21.893Z", "direction": 1},
+        {"dpu_id": 423, "timestamp": "2018-02-24T08:46:00.000Z", "direction": 1},
+    ]
+    before = state()
+
+    response = dpu_client(plan.dpu_283).post("/events", batch, format="json")
+
+    assert response.status_code == 403
+    assert "Item 1" in response.json()["detail"] and "DPU 283" in response.json()["detail"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("endpoint", READS)
+def test_a_dpu_token_reads_nothing(plan, endpoint):
+    response = dpu_client(plan.dpu_283).get(READS[endpoint](plan))
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("endpoint", sorted(set(WRITES) - {"events"}))
+def test_a_dpu_token_changes_no_layout(plan, endpoint):
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = dpu_client(plan.dpu_283).post(path, body, format="json")
+
+    assert response.status_code == 403
+    assert state() == before
+
+
+def test_a_rotated_dpu_token_stops_working_at_once(plan):
+    old = dpu_client(plan.dpu_283)
+    new = dpu_client(plan.dpu_283)  # rotates again
+    before = state()
+
+    refused = old.post(*WRITES["events"](plan), format="json")
+
+    assert refused.status_code == 401
+    assert "rotated" in refused.json()["detail"]
+    assert state() == before
+    assert new.post(*WRITES["events"](plan), format="json").status_code == 201
+
+
+def test_an_unknown_dpu_token_is_unauthorised(plan):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token dpu_not-a-token-anyone-was-given")
+
+    assert client.post(*WRITES["events"](plan), format="json").status_code == 401
+    assert state()["DpuEvent"] == 0
+
+
+# --- dashboards: read-only tokens from `manage.py dashboard_token` ---------------------------------------------------
+
+
+def dashboard_client(name: str = "lobby-screen") -> APIClient:
+    out = StringIO()
+    call_command("dashboard_token", name, stdout=out)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip()}")
+    return client
+
+
+@pytest.mark.parametrize("endpoint", READS)
+def test_a_dashboard_token_reads_every_endpoint(plan, endpoint):
+    assert dashboard_client().get(READS[endpoint](plan)).status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_a_dashboard_token_writes_nothing(plan, endpoint):
+    path, body = WRITES[endpoint](plan)
+    before = state()
+
+    response = dashboard_client().post(path, body, format="json")
+
+    assert response.status_code == 403
+    assert state() == before
+
+
+def test_a_new_dashboard_token_replaces_the_old_one(plan, django_user_model):
+    old = dashboard_client()
+    new = dashboard_client()
+
+    assert old.get("/space/").status_code == 401
+    assert new.get("/space/").status_code == 200
+    screen = django_user_model.objects.get(username="lobby-screen")
+    assert not screen.is_staff and not screen.has_usable_password()
+
+
+def test_a_dashboard_token_is_never_given_to_staff(sam):
+    with pytest.raises(CommandError, match="staff"):
+        call_command("dashboard_token", sam.username, stdout=StringIO())
+
+    assert not Token.objects.filter(user=sam).exists()

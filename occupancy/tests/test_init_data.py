@@ -207,3 +207,13 @@ def test_a_csv_that_is_not_utf8_is_refused_and_stores_nothing(tmp_path):
         init_data("--csv", str(path))
 
     assert nothing_stored()
+
+
+def test_init_data_shows_each_new_dpus_token_once():
+    first = init_data()
+    second = init_data()
+
+    for serial in (283, 423):
+        line = next(line for line in first.splitlines() if line.startswith(f"DPU {serial} token"))
+        assert Dpu.objects.get(serial=serial).token_hash == Dpu.hash_token(line.rsplit(" ", 1)[1])
+    assert "token" not in second

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No CSV file at {path}.")
         with transaction.atomic():  # the building and every event, or nothing
-            _sample_building()
+            _sample_building(self.stdout)
             try:
                 received, created = _load(path)
             except UnicodeDecodeError as exc:
@@ -50,14 +50,17 @@ class Command(BaseCommand):
             self.stdout.write(f"space {space.name}: id {space.id}, count {space.count}")
 
 
-def _sample_building() -> None:
+def _sample_building(out) -> None:
     """The layout of FLOORPLAN.md, made only where it is missing."""
     a = Space.objects.filter(name="A").first() or space_create(name="A")
     b = Space.objects.filter(name="B").first() or space_create(name="B")
     x = Doorway.objects.filter(name="X").first() or doorway_create(name="X", side_a=None, side_b=a)
     z = Doorway.objects.filter(name="Z").first() or doorway_create(name="Z", side_a=b, side_b=a)
     for serial, doorway in ((283, x), (423, z)):
-        dpu = Dpu.objects.filter(serial=serial).first() or dpu_create(serial=serial)
+        dpu = Dpu.objects.filter(serial=serial).first()
+        if dpu is None:
+            dpu, token = dpu_create(serial=serial)
+            out.write(f"DPU {serial} token (shown once; rotate with `manage.py dpu_token {serial}`): {token}")
         if not dpu.assignments.exists():
             # Both DPUs face A: a +1 is a person entering A (FLOORPLAN.md).
             assignment_move(dpu=dpu, doorway=doorway, enters=a, valid_from=INSTALLED)

@@ -1,0 +1,50 @@
+"""How a DPU proves who it is: `Authorization: Token <its own token>`, the same header users send.
+
+DPU tokens start with `dpu_`, so this authenticator takes only those and leaves every other token to DRF's
+TokenAuthentication. A DPU is not a Django user: the request's user is a DpuPrincipal, which may post events
+for that one DPU and nothing else (config.api's permissions).
+"""
+
+from dataclasses import dataclass
+
+from rest_framework import authentication, exceptions
+
+from dpu.models import TOKEN_PREFIX, Dpu
+
+
+@dataclass(frozen=True)
+class DpuPrincipal:
+    """The caller behind a DPU token."""
+
+    dpu: Dpu
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_dpu = True
+
+    def __str__(self) -> str:
+        return str(self.dpu)
+
+
+class DpuTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Token"
+
+    def authenticate(self, request):
+        parts = authentication.get_authorization_header(request).split()
+        if len(parts) != 2 or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        try:
+            token = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            return None  # DRF's TokenAuthentication answers this one
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        dpu = Dpu.objects.filter(token_hash=Dpu.hash_token(token)).first()
+        if dpu is None:
+            raise exceptions.AuthenticationFailed("Invalid DPU token: it may have been rotated; ask for a new one.")
+        return DpuPrincipal(dpu=dpu), dpu
+
+    def authenticate_header(self, request):
+        return self.keyword
