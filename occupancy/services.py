@@ -5,15 +5,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from dpu.models import DpuAssignment, DpuEvent
 from occupancy.models import SpaceOccupancy
+from occupancy.selectors import occupancy_expected
 from spaces.models import Space
 
-# Row order within a space: time, then increments before decrements, then DPU (see SpaceOccupancy).
-Change = tuple[datetime, int, int, int]  # (timestamp, delta, dpu_id, event_id)
 BULK_BATCH = 1000
 
 
@@ -61,10 +58,7 @@ def occupancy_settle(*, space_ids: Iterable[int] | None = None, now: datetime | 
 
 def _recalculate_space(*, space: Space, since: datetime | None, now: datetime) -> None:
     rows = SpaceOccupancy.objects.filter(space=space)
-    start = 0
     if since is not None:
-        previous = rows.filter(timestamp__lt=since).order_by(*SpaceOccupancy.LATEST_FIRST).values_list("count")[:1]
-        start = previous[0][0] if previous else 0
         rows = rows.filter(timestamp__gte=since)
 
     existing = {}
@@ -75,9 +69,7 @@ def _recalculate_space(*, space: Space, since: datetime | None, now: datetime) -
         existing[event_id] = (pk, delta, count)
         key = SpaceOccupancy.order_key(timestamp, delta, dpu_id)
         last_existing = key if last_existing is None else max(last_existing, key)
-    wanted = _counted(
-        changes=_changes(space_id=space.id, since=since), start=start, allow_negative=space.allow_negative
-    )
+    wanted = occupancy_expected(space=space, since=since)
 
     cutoff = now - settings.OCCUPANCY_SETTLE_AFTER
     to_create, to_update = [], []
@@ -107,39 +99,6 @@ def _recalculate_space(*, space: Space, since: datetime | None, now: datetime) -
         SpaceOccupancy.objects.filter(id__in=[pk for pk, _, _ in existing.values()]).delete()
     SpaceOccupancy.objects.bulk_update(to_update, ["delta", "count", "status", "modified"], batch_size=BULK_BATCH)
     SpaceOccupancy.objects.bulk_create(to_create, batch_size=BULK_BATCH)
-
-
-def _changes(*, space_id: int, since: datetime | None) -> list[Change]:
-    """Every event that touches the space at or after `since`, mapped through the assignment valid at its time."""
-    assignments = DpuAssignment.objects.filter(Q(doorway__side_a=space_id) | Q(doorway__side_b=space_id))
-    if since is not None:
-        assignments = assignments.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=since))
-    changes: list[Change] = []
-    for assignment in assignments.select_related("doorway"):
-        events = DpuEvent.objects.filter(dpu_id=assignment.dpu_id, timestamp__gte=assignment.valid_from)
-        if assignment.valid_to is not None:
-            events = events.filter(timestamp__lt=assignment.valid_to)
-        if since is not None:
-            events = events.filter(timestamp__gte=since)
-        sign = 1 if assignment.enters_id == space_id else -1
-        changes.extend(
-            (timestamp, sign * direction, assignment.dpu_id, event_id)
-            for event_id, timestamp, direction in events.values_list("id", "timestamp", "direction")
-        )
-    return changes
-
-
-def _counted(*, changes: list[Change], start: int, allow_negative: bool) -> list[tuple[datetime, int, int, int, int]]:
-    """The changes in row order, each with the count after it, held at zero unless negatives are allowed."""
-    changes.sort(key=lambda change: SpaceOccupancy.order_key(*change[:3]))
-    count = start
-    counted = []
-    for timestamp, delta, dpu_id, event_id in changes:
-        count += delta
-        if count < 0 and not allow_negative:
-            count = 0
-        counted.append((timestamp, delta, dpu_id, event_id, count))
-    return counted
 
 
 def _stamped(row: SpaceOccupancy, now: datetime) -> SpaceOccupancy:

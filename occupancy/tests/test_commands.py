@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from dpu.models import DpuEvent
 from dpu.services import event_ingest
 from occupancy.models import SpaceOccupancy
 from occupancy.tests.factories import NOW, event, floorplan
@@ -109,3 +110,61 @@ def test_settle_with_nothing_pending_settles_nothing():
 
     assert run("occupancy_settle").strip() == "Settled 0 rows."
     assert SpaceOccupancy.objects.get().status == SpaceOccupancy.Status.SETTLED
+
+
+def test_check_passes_on_what_ingest_stored(sample):
+    assert run("occupancy_check").strip() == "Occupancy matches the raw events."
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(
+            lambda a: SpaceOccupancy.objects.filter(space=a).order_by("timestamp")[:1].get().delete(), id="row missing"
+        ),
+        pytest.param(lambda a: SpaceOccupancy.objects.filter(space=a, count__gt=0).update(count=99), id="count wrong"),
+        pytest.param(
+            lambda a: SpaceOccupancy.objects.filter(pk=SpaceOccupancy.objects.filter(space=a).last().pk).update(
+                delta=-1
+            ),
+            id="delta wrong",
+        ),
+    ],
+)
+def test_check_fails_on_any_difference_and_rebuild_repairs_it(sample, damage):
+    a, _ = sample
+    damage(a)
+    err = StringIO()
+
+    with pytest.raises(CommandError, match="differ from the raw events"):
+        call_command("occupancy_check", stdout=StringIO(), stderr=err)
+
+    assert "space A, event" in err.getvalue()
+    run("occupancy_rebuild", "--space", str(a.id))
+    assert run("occupancy_check").strip() == "Occupancy matches the raw events."
+
+
+def test_check_finds_a_row_that_should_not_exist(sample):
+    _, b = sample
+    event = DpuEvent.objects.filter(dpu__serial=283).first()  # doorway X: outside and A, never B
+    SpaceOccupancy.objects.create(space=b, timestamp=event.timestamp, event=event, dpu=event.dpu, delta=1, count=1)
+    err = StringIO()
+
+    with pytest.raises(CommandError, match="1 occupancy rows differ"):
+        call_command("occupancy_check", stdout=StringIO(), stderr=err)
+
+    assert f"space B, event {event.id}:" in err.getvalue() and "expected None" in err.getvalue()
+
+
+def test_check_of_one_space_looks_at_that_space_only(sample):
+    a, b = sample
+    SpaceOccupancy.objects.filter(space=b).update(count=99)
+
+    assert run("occupancy_check", "--space", str(a.id)).strip() == "Occupancy matches the raw events."
+    with pytest.raises(CommandError):
+        call_command("occupancy_check", "--space", str(b.id), stdout=StringIO(), stderr=StringIO())
+
+
+def test_check_of_an_unknown_space_is_refused(sample):
+    with pytest.raises(CommandError, match="No space with id 999"):
+        call_command("occupancy_check", "--space", "999", stdout=StringIO())
