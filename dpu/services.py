@@ -65,8 +65,10 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
             return IngestResult(received=len(events), created=0, duplicates=len(events))
 
         created = _insert_new(keys=keys, dpus=dpus, now=now)
-        since_by_space = _earliest_touch(created)
-        occupancy_recalculate(since_by_space=since_by_space, now=now)
+        since_by_space = _earliest_touch([(dpu_id, timestamp) for _, dpu_id, timestamp in created])
+        occupancy_recalculate(
+            since_by_space=since_by_space, now=now, new_event_ids=[event_id for event_id, _, _ in created]
+        )
         occupancy_settle(space_ids=since_by_space, now=now)
     return IngestResult(received=len(events), created=len(created), duplicates=len(events) - len(created))
 
@@ -78,7 +80,7 @@ def _to_millisecond(instant: datetime) -> datetime:
 
 def _insert_new(
     *, keys: list[tuple[int, datetime, int]], dpus: dict[int, Dpu], now: datetime
-) -> list[tuple[int, datetime]]:
+) -> list[tuple[int, int, datetime]]:
     """Insert the events not stored yet; return (dpu_id, timestamp) of those this call created.
 
     ON CONFLICT DO NOTHING ... RETURNING tells, in one statement and without a race, which rows are new: a
@@ -109,10 +111,10 @@ def _insert_new(
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(
                 f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values} "
-                f"ON CONFLICT ({unique}) DO NOTHING RETURNING {quote('dpu_id')}, {quote('timestamp')}",
+                f"ON CONFLICT ({unique}) DO NOTHING RETURNING id, {quote('dpu_id')}, {quote('timestamp')}",
                 params,
             )
-            created += [(dpu_id, _from_db(timestamp)) for dpu_id, timestamp in cursor.fetchall()]
+            created += [(pk, dpu_id, _from_db(timestamp)) for pk, dpu_id, timestamp in cursor.fetchall()]
     return created
 
 

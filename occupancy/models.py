@@ -42,10 +42,6 @@ class SpaceOccupancy(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.space} = {self.count} at {self.timestamp.isoformat()}"
 
-    # The row order, three ways that must agree: for the ORM, reversed for "latest first", and for Python.
+    # The row order, for the ORM and reversed for "latest first"; occupancy.services.Sql writes it in SQL.
     ORDER = ("timestamp", "-delta", "dpu_id")
     LATEST_FIRST = ("-timestamp", "delta", "-dpu_id")
-
-    @staticmethod
-    def order_key(timestamp, delta: int, dpu_id: int) -> tuple:
-        return (timestamp, -delta, dpu_id)

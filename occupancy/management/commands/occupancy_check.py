@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from occupancy.selectors import occupancy_differences
+from occupancy.services import occupancy_check
 from spaces.models import Space
 
 SHOWN = 20
@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, space: int | None, **options):
         if space is not None and not Space.objects.filter(pk=space).exists():
             raise CommandError(f"No space with id {space}.")
-        differences = occupancy_differences(space_ids=None if space is None else [space])
+        differences = occupancy_check(space_ids=None if space is None else [space])
         if not differences:
             self.stdout.write("Occupancy matches the raw events.")
             return
