@@ -4,15 +4,24 @@ and how errors reach the client."""
 import re
 from datetime import UTC, datetime
 
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import re_path
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.parsers import RequestBodyTooLarge
 from dpu.models import SERIAL_MAX
 
 INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
+# The ISO-8601 instants the API reads: a date, optionally a time to the hour, minute, second or fraction (up to
+# nanoseconds), optionally a zone. datetime.fromisoformat alone is far looser: it takes any character between
+# date and time, reads "1111111111..." as 1111-11-11T11:11:11, and stops at a NUL byte, ignoring what follows.
+ISO_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[Tt ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?)?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
 
 
 def api_path(route: str, view, name: str):
@@ -23,7 +32,8 @@ def api_path(route: str, view, name: str):
 def format_instant(instant: datetime) -> str:
     """UTC with milliseconds and a Z, as DPUs send them: 2018-02-24T08:45:21.893Z."""
     instant = instant.astimezone(UTC)
-    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+    # Not strftime: its %Y gives "1", not "0001", for years before 1000.
+    return instant.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_instant(value: object, *, naive_is_utc: bool) -> datetime:
@@ -32,7 +42,9 @@ def parse_instant(value: object, *, naive_is_utc: bool) -> datetime:
         raise ValueError("must be an ISO-8601 timestamp string, such as 2018-02-24T08:45:21.893Z.")
     text = value.strip()
     try:
-        parsed = datetime.fromisoformat(text)
+        if not ISO_INSTANT.fullmatch(text):
+            raise ValueError
+        parsed = datetime.fromisoformat(text.upper())
     except ValueError:
         raise ValueError(f"{value[:40]!r} is not an ISO-8601 timestamp, such as 2018-02-24T08:45:21.893Z.") from None
     if parsed.tzinfo is None:
@@ -105,8 +117,33 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise ValidationError({name[:60]: ["is not a field this endpoint takes."] for name in unknown})
+                raise ValidationError(
+                    {_printable(name[:60]): ["is not a field this endpoint takes."] for name in unknown}
+                )
         return super().to_internal_value(data)
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate ("\ud800" in JSON) parses, but cannot be encoded into the response: escape it when echoed.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class IdField(serializers.PrimaryKeyRelatedField):
+    """A row of `queryset` by its id: a whole JSON number or a numeric string ("3").
+
+    DRF's field hands anything to the database lookup, which reads 1.5 as 1 and fails on 1e400 (infinity).
+    """
+
+    def to_internal_value(self, data):
+        queryset = self.get_queryset()
+        noun = queryset.model._meta.verbose_name
+        pk = _whole_number(data)
+        if pk is None or not 1 <= pk <= SERIAL_MAX:  # SERIAL_MAX: the largest id the database holds, too
+            raise ValidationError(f"must be the id of a {noun}: a whole number, such as 3.")
+        try:
+            return queryset.get(pk=pk)
+        except ObjectDoesNotExist:
+            raise ValidationError(f"No {noun} has id {pk}.") from None
 
 
 class RequestRejected(APIException):
@@ -131,4 +168,8 @@ def exception_handler(exc, context):
     """DRF's handler, plus: a service's Django ValidationError is the client's 400, not a server error."""
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+    elif isinstance(exc, RequestDataTooBig):
+        # DRF reads request.body, where Django applies DATA_UPLOAD_MAX_MEMORY_SIZE, before the parser runs; left
+        # to Django, the answer would be a bare HTML 400 that does not say what was wrong.
+        exc = RequestBodyTooLarge()
     return drf_exception_handler(exc, context)

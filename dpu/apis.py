@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from config.api import (
     DirectionField,
+    IdField,
     InstantField,
     RequestRejected,
     SerialField,
@@ -125,8 +126,8 @@ class AssignmentApi(APIView):
     permission_classes = [IsStaffOrReadOnly]
 
     class InputSerializer(StrictSerializer):
-        doorway = serializers.PrimaryKeyRelatedField(queryset=Doorway.objects.all())
-        enters = serializers.PrimaryKeyRelatedField(queryset=Space.objects.all(), allow_null=True)
+        doorway = IdField(queryset=Doorway.objects.all())
+        enters = IdField(queryset=Space.objects.all(), allow_null=True)
         valid_from = InstantField()
 
     class OutputSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import StrictSerializer, validated_input
+from config.api import IdField, StrictSerializer, validated_input
 from config.permissions import IsStaffOrReadOnly
 from occupancy.selectors import space_list_with_counts
 from spaces.models import Space
@@ -45,7 +45,7 @@ class DoorwayApi(APIView):
     class InputSerializer(StrictSerializer):
         name = serializers.CharField(max_length=200)
         sides = serializers.ListField(
-            child=serializers.PrimaryKeyRelatedField(queryset=Space.objects.all(), allow_null=True),
+            child=IdField(queryset=Space.objects.all(), allow_null=True),
             min_length=2,
             max_length=2,
             help_text="[space id or null, space id or null]; null is outside.",

@@ -146,6 +146,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # JSON is the only format: ?format=... is an ordinary (ignored) query parameter, not a 404.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 # Occupancy rows younger than this (by timestamp or by their last change) are "pending": a late event may
