@@ -118,12 +118,12 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise ValidationError(
-                    {_printable(name[:60]): ["is not a field this endpoint takes."] for name in unknown}
+                    {printable(name[:60]): ["is not a field this endpoint takes."] for name in unknown}
                 )
         return super().to_internal_value(data)
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     # A lone surrogate ("\ud800" in JSON) parses, but cannot be encoded into the response: escape it when echoed.
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 

@@ -15,6 +15,7 @@ from config.api import (
     RequestRejected,
     SerialField,
     StrictSerializer,
+    printable,
     validated_input,
 )
 from config.permissions import CanPostEvents, IsStaffOrReadOnly
@@ -27,10 +28,9 @@ MAX_BATCH = 10_000
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
-class EventInputSerializer(StrictSerializer):
-    dpu_id = SerialField()
-    timestamp = InstantField()
-    direction = DirectionField()
+# The fields of an event, validated one by one. A Serializer per item would say the same but costs more than the
+# rest of ingest together (it deep-copies its fields each time), and batches hold up to 10,000 items.
+EVENT_FIELDS = {"dpu_id": SerialField(), "timestamp": InstantField(), "direction": DirectionField()}
 
 
 class ItemInvalid(Exception):
@@ -43,11 +43,19 @@ def event_from_item(item, *, now) -> EventIn:
     """One posted item (a dict as JSON or CSV gives it) as an EventIn, or ItemInvalid saying what is wrong."""
     if not isinstance(item, dict):
         raise ItemInvalid("item", "must be a JSON object with dpu_id, timestamp and direction.")
-    serializer = EventInputSerializer(data=item)
-    if not serializer.is_valid():
-        field, messages = next(iter(serializer.errors.items()))
-        raise ItemInvalid(field, " ".join(str(m) for m in messages))
-    data = serializer.validated_data
+    unknown = sorted(set(item) - EVENT_FIELDS.keys())
+    if unknown:
+        raise ItemInvalid(printable(unknown[0][:60]), "is not a field this endpoint takes.")
+    data = {}
+    for name, field in EVENT_FIELDS.items():
+        if name not in item:
+            raise ItemInvalid(name, "This field is required.")
+        if item[name] is None:
+            raise ItemInvalid(name, "This field may not be null.")
+        try:
+            data[name] = field.to_internal_value(item[name])
+        except ValidationError as exc:
+            raise ItemInvalid(name, " ".join(str(m) for m in exc.detail)) from None
     if data["timestamp"] > now + MAX_CLOCK_SKEW:
         raise ItemInvalid("timestamp", "is more than 5 minutes in the future; check the DPU's clock.")
     return EventIn(serial=data["dpu_id"], timestamp=data["timestamp"], direction=data["direction"])
