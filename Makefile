@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# gunicorn's rule of thumb: two workers per core, plus one.
+WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run serve test lint format migrate clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +25,10 @@ migrate: install
 run: migrate
 	$(BIN)/python manage.py init_data
 	$(BIN)/python manage.py runserver --insecure $(HOST):$(PORT)
+
+# The production server: gunicorn on the settings the environment selects (see README, "Serving").
+serve: migrate
+	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - --graceful-timeout 30
 
 test: install
 	$(BIN)/pytest
