@@ -146,7 +146,7 @@ def test_worker_killed_mid_batch_stores_all_or_nothing_and_the_resend_counts_rig
 
     # The big batch. Once its transaction has been open as long as the whole 2,000-event batch took, an ingest that
     # committed as it went would have stored thousands of its events: kill the worker serving it then, in the
-    # middle (the transaction is checked to be still open right before the kill).
+    # middle. Right before the kill a write transaction must still be open (with a correct ingest it has not ended).
     post = _Post(gunicorn_server, staff_token, batch)
     post.start()
     _wait_for(_write_transaction_open)
