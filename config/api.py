@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
 from django.urls import re_path
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, ValidationError
@@ -173,3 +174,8 @@ def exception_handler(exc, context):
         # to Django, the answer would be a bare HTML 400 that does not say what was wrong.
         exc = RequestBodyTooLarge()
     return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    """Every unknown path answers like an unknown object does: JSON, not Django's HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -7,3 +7,5 @@ urlpatterns = [
     path("", include("dpu.urls")),
     path("", include("occupancy.urls")),
 ]
+
+handler404 = "config.api.not_found"

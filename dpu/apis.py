@@ -1,6 +1,6 @@
 """HTTP for DPUs: registering them, moving them between doorways, and the events they post."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from rest_framework import serializers, status
@@ -26,6 +26,8 @@ from spaces.models import Doorway, Space
 MAX_BATCH = 10_000
 # DPU clocks drift; an event further ahead than this is a broken clock, not a person.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# No DPU counted anyone before this; an event older than it is a clock reset (to 1970, to year 1), not history.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 # The fields of an event, validated one by one. A Serializer per item would say the same but costs more than the
@@ -56,6 +58,8 @@ def event_from_item(item, *, now) -> EventIn:
             data[name] = field.to_internal_value(item[name])
         except ValidationError as exc:
             raise ItemInvalid(name, " ".join(str(m) for m in exc.detail)) from None
+    if data["timestamp"] < EARLIEST_EVENT:
+        raise ItemInvalid("timestamp", "is before 2000-01-01; check the DPU's clock.")
     if data["timestamp"] > now + MAX_CLOCK_SKEW:
         raise ItemInvalid("timestamp", "is more than 5 minutes in the future; check the DPU's clock.")
     return EventIn(serial=data["dpu_id"], timestamp=data["timestamp"], direction=data["direction"])

@@ -290,3 +290,26 @@ def test_an_empty_body_is_an_event_missing_its_fields(staff_client, plan):
     assert response.status_code == 400
     assert response.json()["index"] == 0
     assert stored() == (0, 0)
+
+
+@pytest.mark.parametrize("timestamp", ["1970-01-01T00:00:00.000Z", "0001-01-01T00:00:00Z", "1999-12-31T23:59:59.999Z"])
+def test_an_event_from_a_reset_clock_is_refused_and_nothing_is_stored(staff_client, plan, timestamp):
+    batch = [
+        {"dpu_id": 283, "timestamp": "2018-02-24T08:45:21.893Z", "direction": 1},
+        {"dpu_id": 283, "timestamp": timestamp, "direction": 1},
+    ]
+
+    response = staff_client.post("/events", batch, format="json")
+
+    assert response.status_code == 400
+    assert (response.json()["index"], response.json()["field"]) == (1, "timestamp")
+    assert "before 2000-01-01" in response.json()["message"]
+    assert not DpuEvent.objects.exists()
+
+
+def test_the_first_instant_of_2000_is_accepted(staff_client, plan):
+    response = staff_client.post(
+        "/events", {"dpu_id": 283, "timestamp": "2000-01-01T00:00:00.000Z", "direction": 1}, format="json"
+    )
+
+    assert response.status_code == 201

@@ -274,3 +274,13 @@ def test_an_event_just_now_counts_at_once(staff_client):
     assert response.status_code == 201
     assert staff_client.get(f"/space/{ids['A']}/count").json()["count"] == 1
     assert count(staff_client, ids["A"], (just_now - timedelta(seconds=1)).isoformat()) == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/space/abc/count", "/space/1234567890123456789/count", "/dpu/123456789012345678901/assignments", "/nope"]
+)
+def test_a_path_that_matches_nothing_answers_json_not_found(reader_client, path):
+    response = reader_client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
