@@ -65,10 +65,8 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
             return IngestResult(received=len(events), created=0, duplicates=len(events))
 
         created = _insert_new(keys=keys, dpus=dpus, now=now)
-        since_by_space = _earliest_touch([(dpu_id, timestamp) for _, dpu_id, timestamp in created])
-        occupancy_recalculate(
-            since_by_space=since_by_space, now=now, new_event_ids=[event_id for event_id, _, _ in created]
-        )
+        since_by_space, new_by_space = _spaces_touched(created)
+        occupancy_recalculate(since_by_space=since_by_space, now=now, new_events_by_space=new_by_space)
         occupancy_settle(space_ids=since_by_space, now=now)
     return IngestResult(received=len(events), created=len(created), duplicates=len(events) - len(created))
 
@@ -125,12 +123,15 @@ def _from_db(value: datetime | str) -> datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-def _earliest_touch(created: list[tuple[int, datetime]]) -> dict[int, datetime]:
-    """For each space the new events touch, the earliest such event: where its recalculation starts."""
+def _spaces_touched(
+    created: list[tuple[int, int, datetime]],
+) -> tuple[dict[int, datetime], dict[int, list[int]]]:
+    """The spaces new events (id, dpu_id, timestamp) touch: for each, the earliest such event, where its
+    recalculation starts, and the ids of those events."""
     if not created:
-        return {}
-    dpu_ids = {dpu_id for dpu_id, _ in created}
-    first, last = min(t for _, t in created), max(t for _, t in created)
+        return {}, {}
+    dpu_ids = {dpu_id for _, dpu_id, _ in created}
+    first, last = min(t for _, _, t in created), max(t for _, _, t in created)
     assignments = (
         DpuAssignment.objects.filter(dpu_id__in=dpu_ids, valid_from__lte=last)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=first))
@@ -140,13 +141,15 @@ def _earliest_touch(created: list[tuple[int, datetime]]) -> dict[int, datetime]:
     for assignment in assignments:
         by_dpu.setdefault(assignment.dpu_id, []).append(assignment)
     since: dict[int, datetime] = {}
-    for dpu_id, timestamp in created:
+    new: dict[int, list[int]] = {}
+    for event_id, dpu_id, timestamp in created:
         for assignment in by_dpu.get(dpu_id, ()):
             if assignment.covers(timestamp):
                 for space_id in filter(None, assignment.doorway.sides):
                     if space_id not in since or timestamp < since[space_id]:
                         since[space_id] = timestamp
-    return since
+                    new.setdefault(space_id, []).append(event_id)
+    return since, new
 
 
 def dpu_create(*, serial: int) -> tuple[Dpu, str]:

@@ -19,12 +19,12 @@ def occupancy_recalculate(
     *,
     since_by_space: Mapping[int, datetime | None],
     now: datetime | None = None,
-    new_event_ids: Sequence[int] | None = None,
+    new_events_by_space: Mapping[int, Sequence[int]] | None = None,
 ) -> None:
     """Make the occupancy rows of each space equal to what its events say, from `since` on.
 
-    `new_event_ids`, from ingest, says the only change since the rows were last right is that those events were
-    stored: their rows are added and nothing else is looked for.
+    `new_events_by_space`, from ingest, says the only change since the rows were last right is that those
+    events were stored: their rows are added and nothing else is looked for.
 
     `since` None rebuilds the space's whole history. Rows before `since` are not read beyond the one row just
     before it, and not written: a late event costs the rows after it, never the whole history. Rows whose
@@ -38,7 +38,8 @@ def occupancy_recalculate(
         # for free.
         spaces = list(Space.objects.select_for_update().filter(id__in=since_by_space).order_by("id"))
         for space in spaces:
-            _recalculate_space(space=space, since=since_by_space[space.id], now=now, event_ids=new_event_ids)
+            new = None if new_events_by_space is None else new_events_by_space.get(space.id, [])
+            _recalculate_space(space=space, since=since_by_space[space.id], now=now, event_ids=new)
 
 
 def occupancy_rebuild(*, space_ids: Iterable[int] | None = None, now: datetime | None = None) -> None:
