@@ -79,7 +79,7 @@ def _to_millisecond(instant: datetime) -> datetime:
 def _insert_new(
     *, keys: list[tuple[int, datetime, int]], dpus: dict[int, Dpu], now: datetime
 ) -> list[tuple[int, int, datetime]]:
-    """Insert the events not stored yet; return (dpu_id, timestamp) of those this call created.
+    """Insert the events not stored yet; return (id, dpu_id, timestamp) of those this call created.
 
     ON CONFLICT DO NOTHING ... RETURNING tells, in one statement and without a race, which rows are new: a
     check-then-insert would let two concurrent re-sends both count. Django's bulk_create cannot say which
@@ -92,24 +92,28 @@ def _insert_new(
     )
     unique = ", ".join(quote(meta.get_field(name).column) for name in ("dpu", "timestamp", "direction"))
     stamp = connection.ops.adapt_datetimefield_value(now)
+    table, returning = quote(meta.db_table), f"RETURNING id, {quote('dpu_id')}, {quote('timestamp')}"
     created = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Three arrays instead of thousands of literals: half the time, which went on building and parsing
+            # the statement.
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT %s, %s, dpu, instant, direction, %s "
+                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[]) AS batch(dpu, instant, direction) "
+                f"ON CONFLICT ({unique}) DO NOTHING {returning}",
+                [stamp, stamp, stamp, [dpus[k[0]].id for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+            )
+            return cursor.fetchall()
         for start in range(0, len(keys), INSERT_CHUNK):
             chunk = keys[start : start + INSERT_CHUNK]
             params = []
             for serial, timestamp, direction in chunk:
-                params += [
-                    stamp,
-                    stamp,
-                    dpus[serial].id,
-                    connection.ops.adapt_datetimefield_value(timestamp),
-                    direction,
-                    stamp,
-                ]
+                params += [stamp, stamp, dpus[serial].id, connection.ops.adapt_datetimefield_value(timestamp)]
+                params += [direction, stamp]
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values} "
-                f"ON CONFLICT ({unique}) DO NOTHING RETURNING id, {quote('dpu_id')}, {quote('timestamp')}",
+                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({unique}) DO NOTHING {returning}",
                 params,
             )
             created += [(pk, dpu_id, _from_db(timestamp)) for pk, dpu_id, timestamp in cursor.fetchall()]

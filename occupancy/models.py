@@ -35,8 +35,9 @@ class SpaceOccupancy(TimeStampedModel):
         indexes = [
             # Walked backwards from (space, ts) it yields the latest row at or before ts: the count lookup.
             models.Index(fields=["space", "timestamp", "-delta", "dpu"], name="occupancy_space_order"),
-            # Settling only looks at the few rows still pending, per space after an ingest.
-            models.Index(fields=["space", "timestamp"], name="occupancy_pending", condition=models.Q(status="pending")),
+            # Settling looks only at pending rows whose last change is old enough: few, even right after a
+            # large late backfill has made many rows pending.
+            models.Index(fields=["space", "modified"], name="occupancy_pending", condition=models.Q(status="pending")),
         ]
 
     def __str__(self) -> str:
