@@ -33,6 +33,10 @@ serve: migrate
 test: install
 	$(BIN)/pytest
 
+# The benchmark suite (bench/): on SQLite, or on PostgreSQL with DATABASE_URL; writes BENCHMARKS.md.
+bench: install
+	$(BIN)/python -m bench
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
