@@ -7,7 +7,6 @@ from rest_framework.views import APIView
 
 from config.api import InstantField
 from occupancy.selectors import space_count_at
-from spaces.selectors import space_get
 
 
 class SpaceCountApi(APIView):
@@ -25,7 +24,6 @@ class SpaceCountApi(APIView):
     def get(self, request, space_id: str):
         query = self.InputSerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        space = space_get(space_id=int(space_id))
         now = timezone.now()
-        result = space_count_at(space=space, at=query.validated_data.get("ts", now), now=now)
+        result = space_count_at(space=int(space_id), at=query.validated_data.get("ts", now), now=now)
         return Response(self.OutputSerializer(result).data)
