@@ -65,8 +65,8 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
             return IngestResult(received=len(events), created=0, duplicates=len(events))
 
         created = _insert_new(keys=keys, dpus=dpus, now=now)
-        since_by_space, new_by_space = _spaces_touched(created)
-        occupancy_recalculate(since_by_space=since_by_space, now=now, new_events_by_space=new_by_space)
+        since_by_space = _spaces_touched(created)
+        occupancy_recalculate(since_by_space=since_by_space, now=now, new_event_ids=[pk for pk, _, _ in created])
         occupancy_settle(space_ids=since_by_space, now=now)
     return IngestResult(received=len(events), created=len(created), duplicates=len(events) - len(created))
 
@@ -127,33 +127,29 @@ def _from_db(value: datetime | str) -> datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-def _spaces_touched(
-    created: list[tuple[int, int, datetime]],
-) -> tuple[dict[int, datetime], dict[int, list[int]]]:
+def _spaces_touched(created: list[tuple[int, int, datetime]]) -> dict[int, datetime]:
     """The spaces new events (id, dpu_id, timestamp) touch: for each, the earliest such event, where its
-    recalculation starts, and the ids of those events."""
+    recalculation starts."""
     if not created:
-        return {}, {}
+        return {}
     dpu_ids = {dpu_id for _, dpu_id, _ in created}
     first, last = min(t for _, _, t in created), max(t for _, _, t in created)
     assignments = (
         DpuAssignment.objects.filter(dpu_id__in=dpu_ids, valid_from__lte=last)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=first))
-        .select_related("doorway")
+        .values_list("dpu_id", "valid_from", "valid_to", "doorway__side_a_id", "doorway__side_b_id")
     )
-    by_dpu: dict[int, list[DpuAssignment]] = {}
-    for assignment in assignments:
-        by_dpu.setdefault(assignment.dpu_id, []).append(assignment)
+    by_dpu: dict[int, list[tuple[datetime, datetime | None, list[int]]]] = {}
+    for dpu_id, valid_from, valid_to, *sides in assignments:
+        by_dpu.setdefault(dpu_id, []).append((valid_from, valid_to, [side for side in sides if side]))
     since: dict[int, datetime] = {}
-    new: dict[int, list[int]] = {}
-    for event_id, dpu_id, timestamp in created:
-        for assignment in by_dpu.get(dpu_id, ()):
-            if assignment.covers(timestamp):
-                for space_id in filter(None, assignment.doorway.sides):
+    for _, dpu_id, timestamp in created:
+        for valid_from, valid_to, sides in by_dpu.get(dpu_id, ()):
+            if valid_from <= timestamp and (valid_to is None or timestamp < valid_to):
+                for space_id in sides:
                     if space_id not in since or timestamp < since[space_id]:
                         since[space_id] = timestamp
-                    new.setdefault(space_id, []).append(event_id)
-    return since, new
+    return since
 
 
 def dpu_create(*, serial: int) -> tuple[Dpu, str]:

@@ -1,45 +1,65 @@
 """Writing the occupancy time series: the one recalculation every path goes through, and settling."""
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from dpu.models import DpuAssignment, DpuEvent
 from occupancy.models import SpaceOccupancy
 from spaces.models import Doorway, Space
-
-ID_CHUNK = 1000  # event ids per INSERT: parameters stay well inside SQLite's limit
 
 
 def occupancy_recalculate(
     *,
     since_by_space: Mapping[int, datetime | None],
     now: datetime | None = None,
-    new_events_by_space: Mapping[int, Sequence[int]] | None = None,
+    new_event_ids: Sequence[int] | None = None,
 ) -> None:
     """Make the occupancy rows of each space equal to what its events say, from `since` on.
 
-    `new_events_by_space`, from ingest, says the only change since the rows were last right is that those
-    events were stored: their rows are added and nothing else is looked for.
+    `new_event_ids`, from ingest, says the only change since the rows were last right is that those events
+    were stored: their rows are added and nothing else is looked for.
 
     `since` None rebuilds the space's whole history. Rows before `since` are not read beyond the one row just
     before it, and not written: a late event costs the rows after it, never the whole history. Rows whose
     count changes become pending again. Incremental ingest, assignment changes and full rebuilds all call this.
+
+    However many spaces, it is a handful of statements: every space of the call is a row of one VALUES list
+    that each statement joins (`Scope`).
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         # Two writers recalculating the same space would each start from the rows they saw and the later
         # commit would silently drop the other's event. Space rows are locked in id order, so writers that
         # share several spaces queue instead of deadlocking. Callers that already hold the locks re-take them
-        # for free.
-        spaces = list(Space.objects.select_for_update().filter(id__in=since_by_space).order_by("id"))
-        for space in spaces:
-            new = None if new_events_by_space is None else new_events_by_space.get(space.id, [])
-            _recalculate_space(space=space, since=since_by_space[space.id], now=now, event_ids=new)
+        # for free. What is read below is read after the locks are held, in statements of its own.
+        spaces = dict(
+            Space.objects.select_for_update()
+            .filter(id__in=list(since_by_space))
+            .order_by("id")
+            .values_list("id", "allow_negative")
+        )
+        if not spaces:
+            return
+        scopes, boundary = _scopes({space: since_by_space[space] for space in spaces}, spaces)
+        sql = Sql(now=now)
+        with connection.cursor() as cursor:
+            if new_event_ids is None:
+                cursor.execute(*sql.update_flipped(scopes))
+                cursor.execute(*sql.delete_stale(scopes))
+                cursor.execute(*sql.insert_mapped(scopes))
+            elif new_event_ids:
+                cursor.execute(*sql.insert_mapped(scopes, event_ids=new_event_ids))
+            # Rows appended after all of a space's rows got their counts as they were inserted; the rest recount.
+            stale = [scope for scope in scopes if not (new_event_ids is not None and scope.appends)]
+            if stale:
+                cursor.execute(*sql.recount(stale, boundary=boundary))
 
 
 def occupancy_rebuild(*, space_ids: Iterable[int] | None = None, now: datetime | None = None) -> None:
@@ -106,152 +126,213 @@ def occupancy_settle(*, space_ids: Iterable[int] | None = None, now: datetime | 
     return rows.update(status=SpaceOccupancy.Status.SETTLED)
 
 
-def _recalculate_space(
-    *, space: Space, since: datetime | None, now: datetime, event_ids: Sequence[int] | None = None
-) -> None:
-    """Bring one space's rows from `since` on in line with its events, in the database, in three statements.
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # `since` of a whole-history rebuild: before every row
 
-    With `event_ids` the only change is that those events are new (ingest): their rows are added. Without, any
-    event may have gained or lost the space (an assignment changed): stale rows go and missing ones come.
-    Then every count from `since` on is recalculated in one window-function UPDATE.
-    """
-    table = Sql(space=space, now=now)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MAX(id) FROM {table.occupancy}")  # rows above it are the ones this call adds
-        boundary = cursor.fetchone()[0] or 0
-        last = (
-            SpaceOccupancy.objects.filter(space=space)
-            .order_by(*SpaceOccupancy.LATEST_FIRST)
-            .values_list("timestamp", "delta", "dpu_id")
-            .first()
+
+@dataclass(frozen=True)
+class Scope:
+    """One space of a recalculation: where it starts, the count just before, and the space's last row."""
+
+    space_id: int
+    since: datetime
+    start: int  # the count just before `since` (0 before the first row)
+    allow_negative: bool
+    last: tuple | None  # (timestamp, delta, dpu_id) of the space's latest row, None when it has none
+
+    @property
+    def appends(self) -> bool:
+        """Whether everything from `since` on comes after all the space's rows (so `start` is the last count)."""
+        return self.last is None or self.since > self.last[0]
+
+    def row(self) -> tuple:
+        """The scope as a row of Sql's VALUES list; the last row's delta is negated, as the row order ranks it."""
+        last_timestamp, last_delta, last_dpu = self.last or (None, None, None)
+        return (
+            self.space_id,
+            _db_instant(self.since),
+            self.start,
+            int(self.allow_negative),
+            None if last_timestamp is None else _db_instant(last_timestamp),
+            None if last_delta is None else -last_delta,
+            last_dpu,
         )
-        if event_ids is None:
-            cursor.execute(*table.update_flipped(since))
-            cursor.execute(*table.delete_stale(since))
-            cursor.execute(*table.insert_mapped(since, last_row=last))
-        else:
-            for start in range(0, len(event_ids), ID_CHUNK):
-                cursor.execute(
-                    *table.insert_mapped(since, last_row=last, event_ids=event_ids[start : start + ID_CHUNK])
-                )
-        previous = None
-        if since is not None:
-            previous = (
-                SpaceOccupancy.objects.filter(space=space, timestamp__lt=since)
-                .order_by(*SpaceOccupancy.LATEST_FIRST)
-                .values_list("count", flat=True)
-                .first()
-            )
-        cursor.execute(*table.recount(since, start=previous or 0, boundary=boundary))
+
+
+def _scopes(since_by_space: Mapping[int, datetime | None], allow_negative: Mapping[int, bool]) -> tuple[list, int]:
+    """Each space's Scope, read in one statement, and the highest occupancy row id: rows above it are new."""
+    rows = [(space, _db_instant(since or EARLIEST)) for space, since in since_by_space.items()]
+    values, params = _values(rows, ("bigint", "timestamptz"))
+    table = q(SpaceOccupancy._meta.db_table)
+    latest_first = f"ORDER BY o.{q('timestamp')} DESC, o.delta ASC, o.dpu_id DESC LIMIT 1"
+
+    def latest(column: str, before: str = "") -> str:
+        return f"(SELECT o.{q(column)} FROM {table} o WHERE o.space_id = s.space_id {before} {latest_first})"
+
+    before = f"AND o.{q('timestamp')} < s.since"
+    sql = f"""
+        WITH s (space_id, since) AS (VALUES {values})
+        SELECT s.space_id, {latest("count", before)}, {latest("timestamp")}, {latest("delta")}, {latest("dpu_id")},
+               (SELECT MAX(id) FROM {table})
+        FROM s"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    scopes = []
+    for space, start, last_timestamp, last_delta, last_dpu, _ in rows:
+        last = None if last_timestamp is None else (_from_db(last_timestamp), last_delta, last_dpu)
+        scopes.append(Scope(space, since_by_space[space] or EARLIEST, start or 0, allow_negative[space], last))
+    return scopes, (rows[0][-1] if rows else None) or 0
 
 
 class Sql:
-    """The statements of a recalculation for one space, with their parameters."""
+    """The statements of a recalculation, with their parameters, for any number of spaces at once.
 
-    def __init__(self, *, space: Space, now: datetime):
-        quote = connection.ops.quote_name
-        self.occupancy = quote(SpaceOccupancy._meta.db_table)
-        self.event = quote(DpuEvent._meta.db_table)
-        self.assignment = quote(DpuAssignment._meta.db_table)
-        self.doorway = quote(Doorway._meta.db_table)
-        self.space = space
+    Each statement starts `WITH s AS (VALUES ...)`: one row per Scope, joined to the events or rows it covers.
+    """
+
+    ORDER = "ORDER BY {ts}, delta DESC, dpu_id ROWS UNBOUNDED PRECEDING"  # SpaceOccupancy.ORDER, in SQL
+    # A count held at zero is the running sum minus the lowest the running sum has been, when that is below zero
+    # (the reflection of a walk at zero): two window functions, no loop.
+    CLAMPED = "running - CASE WHEN allow_negative = 1 OR low >= 0 THEN 0 ELSE low END"
+
+    def __init__(self, *, now: datetime):
+        self.occupancy = q(SpaceOccupancy._meta.db_table)
+        self.event = q(DpuEvent._meta.db_table)
+        self.assignment = q(DpuAssignment._meta.db_table)
+        self.doorway = q(Doorway._meta.db_table)
         self.now = _db_instant(now)
         self.cutoff = _db_instant(now - settings.OCCUPANCY_SETTLE_AFTER)
 
-    def _mapped(self) -> tuple[str, list]:
-        """Events that touch the space, each with its delta there: the assignment valid at its instant decides."""
-        sql = f"""
+    @staticmethod
+    def _with(scopes: Sequence[Scope]) -> tuple[str, list]:
+        types = ("bigint", "timestamptz", "integer", "integer", "timestamptz", "integer", "bigint")
+        values, params = _values([scope.row() for scope in scopes], types)
+        return (
+            f"WITH s (space_id, since, start, allow_negative, last_ts, last_rank, last_dpu) AS (VALUES {values})",
+            params,
+        )
+
+    def _mapped(self) -> str:
+        """Events from each scope's `since` that touch its space, each with its delta there: the assignment valid
+        at its instant decides. +1 adds to the side it enters and takes from the other; NULL = NULL is not true,
+        so outside works too."""
+        ts = f"e.{q('timestamp')}"
+        return f"""
+            SELECT s.space_id, e.id AS event_id, {ts} AS ts, e.dpu_id,
+                   CASE WHEN a.enters_id = s.space_id THEN e.direction ELSE -e.direction END AS delta,
+                   s.start, s.allow_negative, s.last_ts, s.last_rank, s.last_dpu
             FROM {self.event} e
-            JOIN {self.assignment} a ON a.dpu_id = e.dpu_id AND a.valid_from <= e.{q("timestamp")}
-                 AND (a.valid_to IS NULL OR e.{q("timestamp")} < a.valid_to)
+            JOIN {self.assignment} a ON a.dpu_id = e.dpu_id AND a.valid_from <= {ts}
+                 AND (a.valid_to IS NULL OR {ts} < a.valid_to)
             JOIN {self.doorway} d ON d.id = a.doorway_id
-            WHERE (d.side_a_id = %s OR d.side_b_id = %s)"""
-        return sql, [self.space.id, self.space.id]
+            JOIN s ON (d.side_a_id = s.space_id OR d.side_b_id = s.space_id) AND {ts} >= s.since"""
 
-    def _delta(self) -> tuple[str, list]:
-        # +1 adds to the side it enters and takes from the other; NULL = NULL is not true, so outside works too.
-        return "CASE WHEN a.enters_id = %s THEN e.direction ELSE -e.direction END", [self.space.id]
-
-    def update_flipped(self, since: datetime | None) -> tuple[str, list]:
+    def update_flipped(self, scopes: Sequence[Scope]) -> tuple[str, list]:
         """Rows whose event still touches the space but now from the other side: the row changes, pending."""
-        mapped, mapped_params = self._mapped()
-        delta, delta_params = self._delta()
+        scope, params = self._with(scopes)
+        o = self.occupancy
         sql = f"""
-            UPDATE {self.occupancy} SET delta = m.delta, status = 'pending', modified = %s
-            FROM (SELECT e.id AS event_id, {delta} AS delta {mapped} {self._since("e." + q("timestamp"), since)}) m
-            WHERE {self.occupancy}.space_id = %s {self._since(self.occupancy + "." + q("timestamp"), since)}
-              AND {self.occupancy}.event_id = m.event_id AND {self.occupancy}.delta <> m.delta"""
-        params = [self.now, *delta_params, *mapped_params, *self._since_params(since)]
-        return sql, [*params, self.space.id, *self._since_params(since)]
+            {scope}
+            UPDATE {o} SET delta = m.delta, status = 'pending', modified = %s
+            FROM ({self._mapped()}) m
+            WHERE {o}.space_id = m.space_id AND {o}.event_id = m.event_id AND {o}.delta <> m.delta"""
+        return sql, [*params, self.now]
 
-    def delete_stale(self, since: datetime | None) -> tuple[str, list]:
+    def delete_stale(self, scopes: Sequence[Scope]) -> tuple[str, list]:
         """Rows whose event no longer touches the space at all."""
-        mapped, mapped_params = self._mapped()
+        scope, params = self._with(scopes)
+        o = self.occupancy
         sql = f"""
-            DELETE FROM {self.occupancy} WHERE space_id = %s {self._since("timestamp", since)}
-            AND NOT EXISTS (SELECT 1 {mapped} AND e.id = {self.occupancy}.event_id)"""
-        return sql, [self.space.id, *self._since_params(since), *mapped_params]
+            {scope}
+            DELETE FROM {o}
+            WHERE EXISTS (SELECT 1 FROM s WHERE s.space_id = {o}.space_id AND {o}.{q("timestamp")} >= s.since)
+              AND NOT EXISTS (SELECT 1 FROM ({self._mapped()}) m
+                              WHERE m.space_id = {o}.space_id AND m.event_id = {o}.event_id)"""
+        return sql, params
 
-    def insert_mapped(
-        self, since: datetime | None, *, last_row: tuple | None, event_ids: Sequence[int] | None = None
-    ) -> tuple[str, list]:
-        mapped, mapped_params = self._mapped()
-        delta, delta_params = self._delta()
-        # A row appended after all the space's rows extends history and settles by its age alone; one landing
-        # among them is a late event rewriting history, pending like the rows after it that change.
-        if last_row is None:
-            appended, appended_params = "1 = 1", []
-        else:
-            appended = f"(e.{q('timestamp')}, -({delta}), e.dpu_id) > (%s, %s, %s)"
-            timestamp, last_delta, last_dpu = last_row
-            appended_params = [*delta_params, _db_instant(timestamp), -last_delta, last_dpu]
-        ids = f"AND e.id IN ({', '.join(['%s'] * len(event_ids))})" if event_ids else ""
+    def insert_mapped(self, scopes: Sequence[Scope], *, event_ids: Sequence[int] | None = None) -> tuple[str, list]:
+        """The rows of the events each scope covers (of `event_ids` only, when given), counted as they go in.
+
+        The counts are right for a scope that `appends` (they continue from its last count); the others are
+        recounted after. A row appended after all the space's rows extends history and settles by its age
+        alone; one landing among them is a late event rewriting history, pending like the rows after it that
+        change.
+        """
+        scope, params = self._with(scopes)
+        ids, id_params = ("", []) if event_ids is None else _id_filter("e.id", event_ids)
+        order = self.ORDER.format(ts="ts")
+        partition = f"PARTITION BY space_id {order}"
         sql = f"""
+            {scope}
             INSERT INTO {self.occupancy} (created, modified, space_id, {q("timestamp")}, event_id, dpu_id, delta,
                                           {q("count")}, status)
-            SELECT %s, %s, %s, e.{q("timestamp")}, e.id, e.dpu_id, {delta}, 0,
-                   CASE WHEN {appended} AND e.{q("timestamp")} <= %s THEN 'settled' ELSE 'pending' END
-            {mapped} {self._since("e." + q("timestamp"), since)} {ids}
-            ON CONFLICT (space_id, event_id) DO NOTHING"""
-        params = [self.now, self.now, self.space.id, *delta_params, *appended_params, self.cutoff, *mapped_params]
-        return sql, [*params, *self._since_params(since), *(event_ids or [])]
-
-    def recount(self, since: datetime | None, *, start: int, boundary: int) -> tuple[str, list]:
-        """Every count from `since` on, from the count before it, in one statement.
-
-        A count held at zero is the running sum minus the lowest the running sum has been, when that is below
-        zero (the reflection of a walk at zero): two window functions, no loop. Rows this call inserted keep
-        the status they were given; older rows whose count changes go back to pending.
-        """
-        order = f"ORDER BY {q('timestamp')}, delta DESC, dpu_id ROWS UNBOUNDED PRECEDING"
-        clamp = "0" if self.space.allow_negative else "CASE WHEN low < 0 THEN low ELSE 0 END"
-        sql = f"""
-            UPDATE {self.occupancy}
-            SET {q("count")} = n.new_count,
-                status = CASE WHEN {self.occupancy}.id > %s THEN {self.occupancy}.status ELSE 'pending' END,
-                modified = CASE WHEN {self.occupancy}.id > %s THEN {self.occupancy}.modified ELSE %s END
+            SELECT %s, %s, space_id, ts, event_id, dpu_id, delta, {self.CLAMPED},
+                   CASE WHEN (last_ts IS NULL OR (ts, -delta, dpu_id) > (last_ts, last_rank, last_dpu))
+                        AND ts <= %s THEN 'settled' ELSE 'pending' END
             FROM (
-                SELECT id, old_count, running - {clamp} AS new_count
+                SELECT *, MIN(running) OVER ({partition}) AS low
                 FROM (
-                    SELECT id, old_count, running, MIN(running) OVER ({order}) AS low
+                    SELECT *, start + SUM(delta) OVER ({partition}) AS running
+                    FROM ({self._mapped()} {ids}) m
+                ) summed
+            ) lowest
+            WHERE true
+            ON CONFLICT (space_id, event_id) DO NOTHING"""
+        return sql, [*params, self.now, self.now, self.cutoff, *id_params]
+
+    def recount(self, scopes: Sequence[Scope], *, boundary: int) -> tuple[str, list]:
+        """Every count from each scope's `since` on, from the count before it, in one statement.
+
+        Rows with ids above `boundary`
+        were inserted by this recalculation and keep the status they were given; older rows whose count
+        changes go back to pending.
+        """
+        scope, params = self._with(scopes)
+        o = self.occupancy
+        partition = f"PARTITION BY space_id {self.ORDER.format(ts=q('timestamp'))}"
+        inner = f"PARTITION BY r.space_id {self.ORDER.format(ts='r.' + q('timestamp'))}"
+        sql = f"""
+            {scope}
+            UPDATE {o}
+            SET {q("count")} = n.new_count,
+                status = CASE WHEN {o}.id > %s THEN {o}.status ELSE 'pending' END,
+                modified = CASE WHEN {o}.id > %s THEN {o}.modified ELSE %s END
+            FROM (
+                SELECT id, old_count, {self.CLAMPED} AS new_count
+                FROM (
+                    SELECT id, old_count, running, allow_negative, MIN(running) OVER ({partition}) AS low
                     FROM (
-                        SELECT id, {q("count")} AS old_count, {q("timestamp")}, delta, dpu_id,
-                               %s + SUM(delta) OVER ({order}) AS running
-                        FROM {self.occupancy}
-                        WHERE space_id = %s {self._since("timestamp", since)}
+                        SELECT r.id, r.{q("count")} AS old_count, r.space_id, r.{q("timestamp")}, r.delta, r.dpu_id,
+                               s.allow_negative, s.start + SUM(r.delta) OVER ({inner}) AS running
+                        FROM {o} r JOIN s ON r.space_id = s.space_id AND r.{q("timestamp")} >= s.since
                     ) summed
                 ) lowest
             ) n
-            WHERE {self.occupancy}.id = n.id AND n.new_count <> n.old_count"""
-        return sql, [boundary, boundary, self.now, start, self.space.id, *self._since_params(since)]
+            WHERE {o}.id = n.id AND n.new_count <> n.old_count"""
+        return sql, [*params, boundary, boundary, self.now]
 
-    @staticmethod
-    def _since(column: str, since: datetime | None) -> str:
-        return "" if since is None else f"AND {column} >= %s"
 
-    @staticmethod
-    def _since_params(since: datetime | None) -> list:
-        return [] if since is None else [_db_instant(since)]
+def _values(rows: Sequence[tuple], types: tuple[str, ...]) -> tuple[str, list]:
+    """A VALUES list of parameters. PostgreSQL is told each column's type, which it cannot guess from NULLs."""
+    if connection.vendor == "postgresql":
+        row = "(" + ", ".join(f"%s::{type_}" for type_ in types) + ")"
+    else:
+        row = "(" + ", ".join(["%s"] * len(types)) + ")"
+    return ", ".join([row] * len(rows)), [value for values in rows for value in values]
+
+
+def _id_filter(column: str, ids: Sequence[int]) -> tuple[str, list]:
+    """`column` among `ids`, as one parameter however many ids: an array on PostgreSQL, JSON on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"WHERE {column} = ANY(%s::bigint[])", [list(ids)]
+    return f"WHERE {column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
+
+
+def _from_db(value: datetime | str) -> datetime:
+    # PostgreSQL hands back an aware datetime; SQLite the UTC Django stored, parsed or as text.
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
 def q(name: str) -> str:
