@@ -124,6 +124,23 @@ def test_count_of_a_space_without_events_is_zero(reader_client, plan):
     assert response.json()["count"] == 0
 
 
+@pytest.mark.parametrize("space", ["a", "b", "missing"])
+def test_count_is_one_query_besides_the_token(reader_client, plan, space, django_assert_num_queries):
+    space_id = {"a": plan.a.id, "b": plan.b.id, "missing": 999999}[space]
+
+    with django_assert_num_queries(2):  # the token's user, then the count (or the 404) in one statement
+        response = reader_client.get(f"/space/{space_id}/count", {"ts": "2018-02-24T08:01:00Z"})
+
+    assert response.status_code == (404 if space == "missing" else 200)
+
+
+def test_unparseable_ts_is_refused_with_the_reason(reader_client, plan):
+    response = reader_client.get(f"/space/{plan.a.id}/count", {"ts": "yesterday"})
+
+    assert response.status_code == 400
+    assert response.json() == {"ts": ["'yesterday' is not an ISO-8601 timestamp, such as 2018-02-24T08:45:21.893Z."]}
+
+
 # --- the sample building, end to end through the API ----------------------------------------------------------
 
 KNOWN_AT = "2018-02-26T16:08:02.170Z"

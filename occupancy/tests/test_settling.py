@@ -4,6 +4,7 @@ change are older than OCCUPANCY_SETTLE_AFTER (an hour unless configured)."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 
 from dpu.services import event_ingest
 from occupancy.models import SpaceOccupancy
@@ -159,3 +160,23 @@ def test_count_before_any_event_is_zero_and_settles_by_age():
     assert space_count_at(space=plan.b, at=at(0), now=at(7200)).count == 0
     assert space_count_at(space=plan.b, at=at(0), now=at(7200)).settled
     assert not space_count_at(space=plan.b, at=at(0), now=at(60)).settled
+
+
+def test_count_settles_exactly_when_its_row_reaches_the_settle_age():
+    plan = floorplan()
+    event_ingest(events=[event(plan.dpu_283, 0)], now=at(1))
+    changed = at(86400)  # a whole second, as a late event's rewrite might stamp it
+    SpaceOccupancy.objects.filter(space=plan.a).update(status=PENDING, modified=changed)
+    settle_age = settings.OCCUPANCY_SETTLE_AFTER
+
+    assert space_count_at(space=plan.a, at=at(0), now=changed + settle_age).settled
+    assert not space_count_at(space=plan.a, at=at(0), now=changed + settle_age - timedelta(microseconds=1)).settled
+
+
+def test_count_of_a_row_marked_settled_is_settled_once_its_instant_is_old_enough():
+    plan = floorplan()
+    event_ingest(events=[event(plan.dpu_283, 0)], now=at(1))
+    SpaceOccupancy.objects.filter(space=plan.a).update(status=SETTLED, modified=at(7200))
+
+    assert space_count_at(space=plan.a, at=at(0), now=at(7200)).settled
+    assert not space_count_at(space=plan.a, at=at(7000), now=at(7200)).settled  # the instant itself is too recent
