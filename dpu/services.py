@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from config.sql import among, db_instant, for_update, q
 from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent
 from occupancy.services import occupancy_recalculate, occupancy_settle
 from spaces.models import Doorway, Space
@@ -55,7 +54,7 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
         # Serials past what the column holds cannot be registered; leaving them out of the query keeps the
         # database from overflowing on them, and the loop below names them as unknown.
         serials = {k[0] for k in keys if 0 < k[0] <= SERIAL_MAX}
-        dpus = {dpu.serial: dpu for dpu in Dpu.objects.select_for_update().filter(serial__in=serials).order_by("id")}
+        dpus = _lock_dpus(serials)
         for index, event in enumerate(events):
             if event.serial not in dpus:
                 raise EventRejected(
@@ -65,10 +64,21 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
             return IngestResult(received=len(events), created=0, duplicates=len(events))
 
         created = _insert_new(keys=keys, dpus=dpus, now=now)
-        since_by_space = _spaces_touched(created)
-        occupancy_recalculate(since_by_space=since_by_space, now=now, new_event_ids=[pk for pk, _, _ in created])
-        occupancy_settle(space_ids=since_by_space, now=now)
+        touched = occupancy_recalculate(new_event_ids=created, now=now)
+        if touched:
+            occupancy_settle(space_ids=touched, now=now)
     return IngestResult(received=len(events), created=len(created), duplicates=len(events) - len(created))
+
+
+def _lock_dpus(serials: set[int]) -> dict[int, int]:
+    """Lock the DPUs with these serials, in id order; serial -> id of each that is registered. Raw SQL: ingest runs
+    it on every request, and building the ORM query cost more than running it."""
+    where, params = among("serial", sorted(serials))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT serial, id FROM {q(Dpu._meta.db_table)} WHERE {where} ORDER BY id {for_update()}", params
+        )
+        return dict(cursor.fetchall())
 
 
 def _to_millisecond(instant: datetime) -> datetime:
@@ -76,23 +86,21 @@ def _to_millisecond(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(microsecond=instant.microsecond // 1000 * 1000)
 
 
-def _insert_new(
-    *, keys: list[tuple[int, datetime, int]], dpus: dict[int, Dpu], now: datetime
-) -> list[tuple[int, int, datetime]]:
-    """Insert the events not stored yet; return (id, dpu_id, timestamp) of those this call created.
+def _insert_new(*, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], now: datetime) -> list[int]:
+    """Insert the events not stored yet; return the ids of those this call created.
 
     ON CONFLICT DO NOTHING ... RETURNING tells, in one statement and without a race, which rows are new: a
     check-then-insert would let two concurrent re-sends both count. Django's bulk_create cannot say which
     rows it skipped, hence SQL (both SQLite and PostgreSQL speak it).
     """
-    meta, quote = DpuEvent._meta, connection.ops.quote_name
+    meta = DpuEvent._meta
     columns = ", ".join(
-        quote(meta.get_field(name).column)
+        q(meta.get_field(name).column)
         for name in ("created", "modified", "dpu", "timestamp", "direction", "received_at")
     )
-    unique = ", ".join(quote(meta.get_field(name).column) for name in ("dpu", "timestamp", "direction"))
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    table, returning = quote(meta.db_table), f"RETURNING id, {quote('dpu_id')}, {quote('timestamp')}"
+    unique = ", ".join(q(meta.get_field(name).column) for name in ("dpu", "timestamp", "direction"))
+    stamp = db_instant(now)
+    table = q(meta.db_table)
     created = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -101,55 +109,22 @@ def _insert_new(
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT %s, %s, dpu, instant, direction, %s "
                 "FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[]) AS batch(dpu, instant, direction) "
-                f"ON CONFLICT ({unique}) DO NOTHING {returning}",
-                [stamp, stamp, stamp, [dpus[k[0]].id for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+                f"ON CONFLICT ({unique}) DO NOTHING RETURNING id",
+                [stamp, stamp, stamp, [dpus[k[0]] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
             )
-            return cursor.fetchall()
+            return [pk for (pk,) in cursor.fetchall()]
         for start in range(0, len(keys), INSERT_CHUNK):
             chunk = keys[start : start + INSERT_CHUNK]
             params = []
             for serial, timestamp, direction in chunk:
-                params += [stamp, stamp, dpus[serial].id, connection.ops.adapt_datetimefield_value(timestamp)]
-                params += [direction, stamp]
+                params += [stamp, stamp, dpus[serial], db_instant(timestamp), direction, stamp]
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({unique}) DO NOTHING {returning}",
+                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({unique}) DO NOTHING RETURNING id",
                 params,
             )
-            created += [(pk, dpu_id, _from_db(timestamp)) for pk, dpu_id, timestamp in cursor.fetchall()]
+            created += [pk for (pk,) in cursor.fetchall()]
     return created
-
-
-def _from_db(value: datetime | str) -> datetime:
-    # PostgreSQL hands back an aware datetime; SQLite the UTC Django stored, parsed or as text.
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
-
-
-def _spaces_touched(created: list[tuple[int, int, datetime]]) -> dict[int, datetime]:
-    """The spaces new events (id, dpu_id, timestamp) touch: for each, the earliest such event, where its
-    recalculation starts."""
-    if not created:
-        return {}
-    dpu_ids = {dpu_id for _, dpu_id, _ in created}
-    first, last = min(t for _, _, t in created), max(t for _, _, t in created)
-    assignments = (
-        DpuAssignment.objects.filter(dpu_id__in=dpu_ids, valid_from__lte=last)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=first))
-        .values_list("dpu_id", "valid_from", "valid_to", "doorway__side_a_id", "doorway__side_b_id")
-    )
-    by_dpu: dict[int, list[tuple[datetime, datetime | None, list[int]]]] = {}
-    for dpu_id, valid_from, valid_to, *sides in assignments:
-        by_dpu.setdefault(dpu_id, []).append((valid_from, valid_to, [side for side in sides if side]))
-    since: dict[int, datetime] = {}
-    for _, dpu_id, timestamp in created:
-        for valid_from, valid_to, sides in by_dpu.get(dpu_id, ()):
-            if valid_from <= timestamp and (valid_to is None or timestamp < valid_to):
-                for space_id in sides:
-                    if space_id not in since or timestamp < since[space_id]:
-                        since[space_id] = timestamp
-    return since
 
 
 def dpu_create(*, serial: int) -> tuple[Dpu, str]:

@@ -1,6 +1,5 @@
 """Writing the occupancy time series: the one recalculation every path goes through, and settling."""
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,8 +7,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from config.sql import among, db_instant, for_update, from_db_instant, q, values_rows
 from dpu.models import DpuAssignment, DpuEvent
 from occupancy.models import SpaceOccupancy
 from spaces.models import Doorway, Space
@@ -17,49 +16,51 @@ from spaces.models import Doorway, Space
 
 def occupancy_recalculate(
     *,
-    since_by_space: Mapping[int, datetime | None],
-    now: datetime | None = None,
+    since_by_space: Mapping[int, datetime | None] | None = None,
     new_event_ids: Sequence[int] | None = None,
-) -> None:
-    """Make the occupancy rows of each space equal to what its events say, from `since` on.
+    now: datetime | None = None,
+) -> list[int]:
+    """Make the occupancy rows of each space equal to what its events say, from `since` on; returns the spaces.
 
-    `new_event_ids`, from ingest, says the only change since the rows were last right is that those events
-    were stored: their rows are added and nothing else is looked for.
+    Either `since_by_space`, after a layout change, where any event from `since` on may have gained, lost or
+    flipped its row in the space (`since` None rebuilds the space's whole history); or `new_event_ids`, from
+    ingest, where the only change is that those events were stored: the spaces they touch are found, each from
+    its earliest new event, their rows added and nothing else looked for.
 
-    `since` None rebuilds the space's whole history. Rows before `since` are not read beyond the one row just
-    before it, and not written: a late event costs the rows after it, never the whole history. Rows whose
-    count changes become pending again. Incremental ingest, assignment changes and full rebuilds all call this.
-
-    However many spaces, it is a handful of statements: every space of the call is a row of one VALUES list
-    that each statement joins (`Scope`).
+    Rows before `since` are not read beyond the one row just before it, and not written: a late event costs the
+    rows after it, never the whole history. Rows whose count changes become pending again. Incremental ingest,
+    assignment changes and full rebuilds all call this. However many spaces, it is a handful of statements:
+    every space is a row of one VALUES list that each statement joins (see Scope).
     """
     now = now or timezone.now()
-    with transaction.atomic(savepoint=False):
-        # Two writers recalculating the same space would each start from the rows they saw and the later
-        # commit would silently drop the other's event. Space rows are locked in id order, so writers that
-        # share several spaces queue instead of deadlocking. Callers that already hold the locks re-take them
-        # for free. What is read below is read after the locks are held, in statements of its own.
-        spaces = dict(
-            Space.objects.select_for_update()
-            .filter(id__in=list(since_by_space))
-            .order_by("id")
-            .values_list("id", "allow_negative")
-        )
-        if not spaces:
-            return
-        scopes, boundary = _scopes({space: since_by_space[space] for space in spaces}, spaces)
-        sql = Sql(now=now)
-        with connection.cursor() as cursor:
-            if new_event_ids is None:
-                cursor.execute(*sql.update_flipped(scopes))
-                cursor.execute(*sql.delete_stale(scopes))
-                cursor.execute(*sql.insert_mapped(scopes))
-            elif new_event_ids:
-                cursor.execute(*sql.insert_mapped(scopes, event_ids=new_event_ids))
-            # Rows appended after all of a space's rows got their counts as they were inserted; the rest recount.
-            stale = [scope for scope in scopes if not (new_event_ids is not None and scope.appends)]
-            if stale:
-                cursor.execute(*sql.recount(stale, boundary=boundary))
+    sql = Sql(now=now)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Two writers recalculating the same space would each start from the rows they saw and the later commit
+        # would silently drop the other's event. Space rows are locked in id order, so writers that share several
+        # spaces queue instead of deadlocking; callers that already hold the locks re-take them for free. What
+        # the statements below read, they read after the locks are held.
+        if new_event_ids is None:
+            cursor.execute(*sql.lock(list(since_by_space or {})))
+            locked = [(space, allow, since_by_space[space]) for space, allow, _ in cursor.fetchall()]
+        elif new_event_ids:
+            cursor.execute(*sql.lock_touched(new_event_ids))
+            locked = [(space, allow, from_db_instant(since)) for space, allow, since in cursor.fetchall()]
+        else:
+            locked = []
+        if not locked:
+            return []
+        scopes, boundary = _scopes(locked)
+        if new_event_ids is None:
+            cursor.execute(*sql.update_flipped(scopes))
+            cursor.execute(*sql.delete_stale(scopes))
+            cursor.execute(*sql.insert_mapped(scopes))
+        else:
+            cursor.execute(*sql.insert_mapped(scopes, event_ids=new_event_ids))
+        # Rows appended after all of a space's rows got their counts as they were inserted; the rest recount.
+        stale = [scope for scope in scopes if not (new_event_ids is not None and scope.appends)]
+        if stale:
+            cursor.execute(*sql.recount(stale, boundary=boundary))
+    return [scope.space_id for scope in scopes]
 
 
 def occupancy_rebuild(*, space_ids: Iterable[int] | None = None, now: datetime | None = None) -> None:
@@ -115,15 +116,16 @@ def occupancy_settle(*, space_ids: Iterable[int] | None = None, now: datetime | 
     Ingest runs it for the spaces it touched; `manage.py occupancy_settle` runs it for all (e.g. from cron).
 
     Returns how many rows were settled. Only the status changes: `modified` keeps the time of the last count
-    change, which is what settling is measured from.
+    change, which is what settling is measured from. In SQL, not the ORM: ingest runs it on every request, and
+    building the query cost more than running it on the partial index `occupancy_pending`.
     """
-    cutoff = (now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER
-    rows = SpaceOccupancy.objects.filter(
-        status=SpaceOccupancy.Status.PENDING, timestamp__lte=cutoff, modified__lte=cutoff
-    )
-    if space_ids is not None:
-        rows = rows.filter(space_id__in=list(space_ids))
-    return rows.update(status=SpaceOccupancy.Status.SETTLED)
+    cutoff = db_instant((now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER)
+    spaces, params = ("", []) if space_ids is None else among("space_id", list(space_ids))
+    sql = f"UPDATE {q(SpaceOccupancy._meta.db_table)} SET status = 'settled' "
+    sql += f"WHERE status = 'pending' AND modified <= %s AND {q('timestamp')} <= %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql + (f" AND {spaces}" if spaces else ""), [cutoff, cutoff, *params])
+        return cursor.rowcount
 
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # `since` of a whole-history rebuild: before every row
@@ -149,19 +151,20 @@ class Scope:
         last_timestamp, last_delta, last_dpu = self.last or (None, None, None)
         return (
             self.space_id,
-            _db_instant(self.since),
+            db_instant(self.since),
             self.start,
             int(self.allow_negative),
-            None if last_timestamp is None else _db_instant(last_timestamp),
+            None if last_timestamp is None else db_instant(last_timestamp),
             None if last_delta is None else -last_delta,
             last_dpu,
         )
 
 
-def _scopes(since_by_space: Mapping[int, datetime | None], allow_negative: Mapping[int, bool]) -> tuple[list, int]:
-    """Each space's Scope, read in one statement, and the highest occupancy row id: rows above it are new."""
-    rows = [(space, _db_instant(since or EARLIEST)) for space, since in since_by_space.items()]
-    values, params = _values(rows, ("bigint", "timestamptz"))
+def _scopes(locked: list[tuple[int, bool, datetime | None]]) -> tuple[list[Scope], int]:
+    """The Scope of each locked (space, allow_negative, since), read in one statement, and the highest occupancy
+    row id: rows above it are the ones this recalculation adds."""
+    rows = [(space, db_instant(since or EARLIEST)) for space, _, since in locked]
+    values, params = values_rows(rows, ("bigint", "timestamptz"))
     table = q(SpaceOccupancy._meta.db_table)
     latest_first = f"ORDER BY o.{q('timestamp')} DESC, o.delta ASC, o.dpu_id DESC LIMIT 1"
 
@@ -171,16 +174,18 @@ def _scopes(since_by_space: Mapping[int, datetime | None], allow_negative: Mappi
     before = f"AND o.{q('timestamp')} < s.since"
     sql = f"""
         WITH s (space_id, since) AS (VALUES {values})
-        SELECT s.space_id, {latest("count", before)}, {latest("timestamp")}, {latest("delta")}, {latest("dpu_id")},
+        SELECT {latest("count", before)}, {latest("timestamp")}, {latest("delta")}, {latest("dpu_id")},
                (SELECT MAX(id) FROM {table})
         FROM s"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     scopes = []
-    for space, start, last_timestamp, last_delta, last_dpu, _ in rows:
-        last = None if last_timestamp is None else (_from_db(last_timestamp), last_delta, last_dpu)
-        scopes.append(Scope(space, since_by_space[space] or EARLIEST, start or 0, allow_negative[space], last))
+    for (space, allow_negative, since), (start, last_timestamp, last_delta, last_dpu, _) in zip(
+        locked, rows, strict=True
+    ):
+        last = None if last_timestamp is None else (from_db_instant(last_timestamp), last_delta, last_dpu)
+        scopes.append(Scope(space, since or EARLIEST, start or 0, allow_negative, last))
     return scopes, (rows[0][-1] if rows else None) or 0
 
 
@@ -200,13 +205,44 @@ class Sql:
         self.event = q(DpuEvent._meta.db_table)
         self.assignment = q(DpuAssignment._meta.db_table)
         self.doorway = q(Doorway._meta.db_table)
-        self.now = _db_instant(now)
-        self.cutoff = _db_instant(now - settings.OCCUPANCY_SETTLE_AFTER)
+        self.now = db_instant(now)
+        self.cutoff = db_instant(now - settings.OCCUPANCY_SETTLE_AFTER)
+        self.space = q(Space._meta.db_table)
+
+    def _assigned(self) -> str:
+        """Events `e`, each with the assignment `a` valid at its instant and that assignment's doorway `d`."""
+        ts = f"e.{q('timestamp')}"
+        return f"""FROM {self.event} e
+            JOIN {self.assignment} a ON a.dpu_id = e.dpu_id AND a.valid_from <= {ts}
+                 AND (a.valid_to IS NULL OR {ts} < a.valid_to)
+            JOIN {self.doorway} d ON d.id = a.doorway_id"""
+
+    def lock(self, space_ids: Sequence[int]) -> tuple[str, list]:
+        """Lock the spaces; (id, allow_negative, None) of each, in id order."""
+        where, params = among("id", space_ids)
+        return f"SELECT id, allow_negative, NULL FROM {self.space} WHERE {where} ORDER BY id {for_update()}", params
+
+    def lock_touched(self, event_ids: Sequence[int]) -> tuple[str, list]:
+        """Lock the spaces the events touch, through the assignment valid at each event's instant; (id,
+        allow_negative, earliest of its events) of each, in id order."""
+        ts = f"e.{q('timestamp')}"
+        where, params = among("e.id", event_ids)
+        sql = f"""
+            SELECT sp.id, sp.allow_negative, t.since
+            FROM {self.space} sp JOIN (
+                SELECT x.id AS space_id, MIN({ts}) AS since
+                {self._assigned()}
+                JOIN {self.space} x ON x.id = d.side_a_id OR x.id = d.side_b_id
+                WHERE {where}
+                GROUP BY x.id
+            ) t ON t.space_id = sp.id
+            ORDER BY sp.id {for_update("sp")}"""
+        return sql, params
 
     @staticmethod
     def _with(scopes: Sequence[Scope]) -> tuple[str, list]:
         types = ("bigint", "timestamptz", "integer", "integer", "timestamptz", "integer", "bigint")
-        values, params = _values([scope.row() for scope in scopes], types)
+        values, params = values_rows([scope.row() for scope in scopes], types)
         return (
             f"WITH s (space_id, since, start, allow_negative, last_ts, last_rank, last_dpu) AS (VALUES {values})",
             params,
@@ -221,10 +257,7 @@ class Sql:
             SELECT s.space_id, e.id AS event_id, {ts} AS ts, e.dpu_id,
                    CASE WHEN a.enters_id = s.space_id THEN e.direction ELSE -e.direction END AS delta,
                    s.start, s.allow_negative, s.last_ts, s.last_rank, s.last_dpu
-            FROM {self.event} e
-            JOIN {self.assignment} a ON a.dpu_id = e.dpu_id AND a.valid_from <= {ts}
-                 AND (a.valid_to IS NULL OR {ts} < a.valid_to)
-            JOIN {self.doorway} d ON d.id = a.doorway_id
+            {self._assigned()}
             JOIN s ON (d.side_a_id = s.space_id OR d.side_b_id = s.space_id) AND {ts} >= s.since"""
 
     def update_flipped(self, scopes: Sequence[Scope]) -> tuple[str, list]:
@@ -259,7 +292,7 @@ class Sql:
         change.
         """
         scope, params = self._with(scopes)
-        ids, id_params = ("", []) if event_ids is None else _id_filter("e.id", event_ids)
+        ids, id_params = ("", []) if event_ids is None else among("e.id", event_ids)
         order = self.ORDER.format(ts="ts")
         partition = f"PARTITION BY space_id {order}"
         sql = f"""
@@ -273,7 +306,7 @@ class Sql:
                 SELECT *, MIN(running) OVER ({partition}) AS low
                 FROM (
                     SELECT *, start + SUM(delta) OVER ({partition}) AS running
-                    FROM ({self._mapped()} {ids}) m
+                    FROM ({self._mapped()} {"WHERE " + ids if ids else ""}) m
                 ) summed
             ) lowest
             WHERE true
@@ -310,34 +343,3 @@ class Sql:
             ) n
             WHERE {o}.id = n.id AND n.new_count <> n.old_count"""
         return sql, [*params, boundary, boundary, self.now]
-
-
-def _values(rows: Sequence[tuple], types: tuple[str, ...]) -> tuple[str, list]:
-    """A VALUES list of parameters. PostgreSQL is told each column's type, which it cannot guess from NULLs."""
-    if connection.vendor == "postgresql":
-        row = "(" + ", ".join(f"%s::{type_}" for type_ in types) + ")"
-    else:
-        row = "(" + ", ".join(["%s"] * len(types)) + ")"
-    return ", ".join([row] * len(rows)), [value for values in rows for value in values]
-
-
-def _id_filter(column: str, ids: Sequence[int]) -> tuple[str, list]:
-    """`column` among `ids`, as one parameter however many ids: an array on PostgreSQL, JSON on SQLite."""
-    if connection.vendor == "postgresql":
-        return f"WHERE {column} = ANY(%s::bigint[])", [list(ids)]
-    return f"WHERE {column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
-
-
-def _from_db(value: datetime | str) -> datetime:
-    # PostgreSQL hands back an aware datetime; SQLite the UTC Django stored, parsed or as text.
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
-
-
-def q(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
-def _db_instant(instant: datetime):
-    return connection.ops.adapt_datetimefield_value(instant)
