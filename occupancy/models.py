@@ -18,10 +18,16 @@ class SpaceOccupancy(TimeStampedModel):
         SETTLED = "settled"
 
     # Rows are only ever looked up by space (the indexes below); single-column indexes would only cost writes.
-    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="occupancy", db_index=False)
+    # The database checks that each row's event exists. It does not check `space` and `dpu` as well: `dpu` is a
+    # copy of the event's DPU, which the event's own foreign key holds, and rows are only written by
+    # occupancy_recalculate from spaces it has locked and deleted with them by Django's cascade. Those two checks
+    # ran at every commit, two per row, and took a fifth of the time of a batch ingest (measured on PostgreSQL).
+    space = models.ForeignKey(
+        Space, on_delete=models.CASCADE, related_name="occupancy", db_index=False, db_constraint=False
+    )
     timestamp = models.DateTimeField()
     event = models.ForeignKey(DpuEvent, on_delete=models.CASCADE, related_name="occupancy", db_index=False)
-    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="+", db_index=False)
+    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     delta = models.SmallIntegerField()
     count = models.IntegerField()
     status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
