@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.sql import among, db_instant, for_update, q
+from config.sql import among, db_instant, execute, for_update, q
 from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent
-from occupancy.services import occupancy_recalculate, occupancy_settle
+from occupancy.services import occupancy_recalculate
 from spaces.models import Doorway, Space
 
 INSERT_CHUNK = 500  # rows per INSERT: 3,000 parameters, well inside SQLite's limit
@@ -64,9 +64,7 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
             return IngestResult(received=len(events), created=0, duplicates=len(events))
 
         created = _insert_new(keys=keys, dpus=dpus, now=now)
-        touched = occupancy_recalculate(new_event_ids=created, now=now)
-        if touched:
-            occupancy_settle(space_ids=touched, now=now)
+        occupancy_recalculate(new_event_ids=created, now=now)  # and settles the spaces it touched
     return IngestResult(received=len(events), created=len(created), duplicates=len(events) - len(created))
 
 
@@ -75,9 +73,8 @@ def _lock_dpus(serials: set[int]) -> dict[int, int]:
     it on every request, and building the ORM query cost more than running it."""
     where, params = among("serial", sorted(serials))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT serial, id FROM {q(Dpu._meta.db_table)} WHERE {where} ORDER BY id {for_update()}", params
-        )
+        sql = f"SELECT serial, id FROM {q(Dpu._meta.db_table)} WHERE {where} ORDER BY id {for_update()}"
+        execute(cursor, sql, params, rows=len(serials))
         return dict(cursor.fetchall())
 
 
@@ -106,11 +103,14 @@ def _insert_new(*, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], 
         if connection.vendor == "postgresql":
             # Three arrays instead of thousands of literals: half the time, which went on building and parsing
             # the statement.
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT %s, %s, dpu, instant, direction, %s "
+            execute(
+                cursor,
+                f"INSERT INTO {table} ({columns}) SELECT %s::timestamptz, %s::timestamptz, dpu, instant, direction, "
+                "%s::timestamptz "
                 "FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[]) AS batch(dpu, instant, direction) "
                 f"ON CONFLICT ({unique}) DO NOTHING RETURNING id",
                 [stamp, stamp, stamp, [dpus[k[0]] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+                rows=len(keys),
             )
             return [pk for (pk,) in cursor.fetchall()]
         for start in range(0, len(keys), INSERT_CHUNK):

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.sql import among, db_instant, for_update, from_db_instant, q, values_rows
+from config.sql import among, db_instant, execute, for_update, from_db_instant, q, typed, values_rows
 from dpu.models import DpuAssignment, DpuEvent
 from occupancy.models import SpaceOccupancy
 from spaces.models import Doorway, Space
@@ -25,7 +25,7 @@ def occupancy_recalculate(
     Either `since_by_space`, after a layout change, where any event from `since` on may have gained, lost or
     flipped its row in the space (`since` None rebuilds the space's whole history); or `new_event_ids`, from
     ingest, where the only change is that those events were stored: the spaces they touch are found, each from
-    its earliest new event, their rows added and nothing else looked for.
+    its earliest new event, their rows added and nothing else looked for; then those spaces are settled.
 
     Rows before `since` are not read beyond the one row just before it, and not written: a late event costs the
     rows after it, never the whole history. Rows whose count changes become pending again. Incremental ingest,
@@ -43,19 +43,25 @@ def occupancy_recalculate(
             cursor.execute(*sql.lock(list(since_by_space or {})))
             locked = [(space, allow, since_by_space[space]) for space, allow, _ in cursor.fetchall()]
         elif new_event_ids:
-            cursor.execute(*sql.lock_touched(new_event_ids))
+            execute(cursor, *sql.lock_touched(new_event_ids), rows=len(new_event_ids))
             locked = [(space, allow, from_db_instant(since)) for space, allow, since in cursor.fetchall()]
         else:
             locked = []
         if not locked:
             return []
-        scopes, boundary = _scopes(locked)
         if new_event_ids is None:
+            scopes, boundary = _scopes(sql, locked)
             cursor.execute(*sql.update_flipped(scopes))
             cursor.execute(*sql.delete_stale(scopes))
-            cursor.execute(*sql.insert_mapped(scopes))
+            cursor.execute(*sql.insert_mapped(sql.values(scopes)))
+        elif connection.vendor == "postgresql":
+            # One round trip: the scopes are read, the rows inserted and the spaces settled by one statement.
+            execute(cursor, *sql.ingest(locked, event_ids=new_event_ids), rows=len(new_event_ids))
+            scopes, boundary = _scopes_from(locked, cursor.fetchall())
         else:
-            cursor.execute(*sql.insert_mapped(scopes, event_ids=new_event_ids))
+            scopes, boundary = _scopes(sql, locked)
+            cursor.execute(*sql.insert_mapped(sql.values(scopes), event_ids=new_event_ids))
+            cursor.execute(*sql.settle([scope.space_id for scope in scopes]))
         # Rows appended after all of a space's rows got their counts as they were inserted; the rest recount.
         stale = [scope for scope in scopes if not (new_event_ids is not None and scope.appends)]
         if stale:
@@ -119,12 +125,9 @@ def occupancy_settle(*, space_ids: Iterable[int] | None = None, now: datetime | 
     change, which is what settling is measured from. In SQL, not the ORM: ingest runs it on every request, and
     building the query cost more than running it on the partial index `occupancy_pending`.
     """
-    cutoff = db_instant((now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER)
-    spaces, params = ("", []) if space_ids is None else among("space_id", list(space_ids))
-    sql = f"UPDATE {q(SpaceOccupancy._meta.db_table)} SET status = 'settled' "
-    sql += f"WHERE status = 'pending' AND modified <= %s AND {q('timestamp')} <= %s"
+    sql, params = Sql(now=now or timezone.now()).settle(None if space_ids is None else list(space_ids))
     with connection.cursor() as cursor:
-        cursor.execute(sql + (f" AND {spaces}" if spaces else ""), [cutoff, cutoff, *params])
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
@@ -160,32 +163,26 @@ class Scope:
         )
 
 
-def _scopes(locked: list[tuple[int, bool, datetime | None]]) -> tuple[list[Scope], int]:
+def _scopes(sql: "Sql", locked: list[tuple[int, bool, datetime | None]]) -> tuple[list[Scope], int]:
     """The Scope of each locked (space, allow_negative, since), read in one statement, and the highest occupancy
     row id: rows above it are the ones this recalculation adds."""
-    rows = [(space, db_instant(since or EARLIEST)) for space, _, since in locked]
-    values, params = values_rows(rows, ("bigint", "timestamptz"))
-    table = q(SpaceOccupancy._meta.db_table)
-    latest_first = f"ORDER BY o.{q('timestamp')} DESC, o.delta ASC, o.dpu_id DESC LIMIT 1"
-
-    def latest(column: str, before: str = "") -> str:
-        return f"(SELECT o.{q(column)} FROM {table} o WHERE o.space_id = s.space_id {before} {latest_first})"
-
-    before = f"AND o.{q('timestamp')} < s.since"
-    sql = f"""
-        WITH s (space_id, since) AS (VALUES {values})
-        SELECT {latest("count", before)}, {latest("timestamp")}, {latest("delta")}, {latest("dpu_id")},
-               (SELECT MAX(id) FROM {table})
-        FROM s"""
+    scope, params = sql.scope(locked)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        cursor.execute(f"WITH {scope} {sql.SCOPE_SELECT.format(occupancy=sql.occupancy)}", params)
+        return _scopes_from(locked, cursor.fetchall())
+
+
+def _scopes_from(locked: list[tuple[int, bool, datetime | None]], rows: list[tuple]) -> tuple[list[Scope], int]:
+    """Scopes from the rows of Sql.SCOPE_SELECT."""
+    found = {
+        space: (start, last_timestamp, last_delta, last_dpu)
+        for space, start, last_timestamp, last_delta, last_dpu, _ in rows
+    }
     scopes = []
-    for (space, allow_negative, since), (start, last_timestamp, last_delta, last_dpu, _) in zip(
-        locked, rows, strict=True
-    ):
+    for space, allow_negative, since in locked:
+        start, last_timestamp, last_delta, last_dpu = found[space]
         last = None if last_timestamp is None else (from_db_instant(last_timestamp), last_delta, last_dpu)
-        scopes.append(Scope(space, since or EARLIEST, start or 0, allow_negative, last))
+        scopes.append(Scope(space, since or EARLIEST, start, allow_negative, last))
     return scopes, (rows[0][-1] if rows else None) or 0
 
 
@@ -199,6 +196,9 @@ class Sql:
     # A count held at zero is the running sum minus the lowest the running sum has been, when that is below zero
     # (the reflection of a walk at zero): two window functions, no loop.
     CLAMPED = "running - CASE WHEN allow_negative = 1 OR low >= 0 THEN 0 ELSE low END"
+
+    # What a scope's computed columns tell Python (see _scopes_from), and the row ids so far.
+    SCOPE_SELECT = "SELECT space_id, start, last_ts, -last_rank, last_dpu, (SELECT MAX(id) FROM {occupancy}) FROM s"
 
     def __init__(self, *, now: datetime):
         self.occupancy = q(SpaceOccupancy._meta.db_table)
@@ -239,14 +239,57 @@ class Sql:
             ORDER BY sp.id {for_update("sp")}"""
         return sql, params
 
+    def scope(self, locked: Sequence[tuple[int, bool, datetime | None]]) -> tuple[str, list]:
+        """The CTE `s` for locked (space, allow_negative, since), its other columns read from each space's rows:
+        the count just before `since` and the latest row (its delta negated, as the row order ranks it)."""
+        rows = [(space, db_instant(since or EARLIEST), int(allow_negative)) for space, allow_negative, since in locked]
+        values, params = values_rows(rows, ("bigint", "timestamptz", "integer"))
+        latest_first = f"ORDER BY o.{q('timestamp')} DESC, o.delta ASC, o.dpu_id DESC LIMIT 1"
+
+        def latest(column: str, before: str = "") -> str:
+            return (
+                f"(SELECT o.{q(column)} FROM {self.occupancy} o WHERE o.space_id = v.space_id {before} {latest_first})"
+            )
+
+        before = f"AND o.{q('timestamp')} < v.since"
+        sql = f"""v (space_id, since, allow_negative) AS ({values}),
+            s AS (
+                SELECT v.space_id, v.since, COALESCE({latest("count", before)}, 0) AS start,
+                       v.allow_negative, {latest("timestamp")} AS last_ts, -{latest("delta")} AS last_rank,
+                       {latest("dpu_id")} AS last_dpu
+                FROM v
+            )"""
+        return sql, params
+
     @staticmethod
-    def _with(scopes: Sequence[Scope]) -> tuple[str, list]:
+    def values(scopes: Sequence[Scope]) -> tuple[str, list]:
+        """The CTE `s` for Scopes already read, as a list of rows."""
         types = ("bigint", "timestamptz", "integer", "integer", "timestamptz", "integer", "bigint")
         values, params = values_rows([scope.row() for scope in scopes], types)
-        return (
-            f"WITH s (space_id, since, start, allow_negative, last_ts, last_rank, last_dpu) AS (VALUES {values})",
-            params,
-        )
+        return f"s (space_id, since, start, allow_negative, last_ts, last_rank, last_dpu) AS ({values})", params
+
+    def settle(self, space_ids: Sequence[int] | str | None) -> tuple[str, list]:
+        """Settle the pending rows that are old enough, in the spaces (ids, a subquery, or None for all)."""
+        if space_ids is None:
+            spaces, params = "", []
+        elif isinstance(space_ids, str):
+            spaces, params = f"AND space_id IN ({space_ids})", []
+        else:
+            where, params = among("space_id", space_ids)
+            spaces = f"AND {where}"
+        sql = f"""UPDATE {self.occupancy} SET status = 'settled'
+            WHERE status = 'pending' AND modified <= %s AND {q("timestamp")} <= %s {spaces}"""
+        return sql, [self.cutoff, self.cutoff, *params]
+
+    def ingest(self, locked: Sequence[tuple[int, bool, datetime]], *, event_ids: Sequence[int]) -> tuple[str, list]:
+        """PostgreSQL: the scopes of the locked spaces read (SCOPE_SELECT), the rows of the events inserted and the
+        spaces settled, in one statement. Its parts all see the rows as they were before it."""
+        scope, scope_params = self.scope(locked)
+        insert, insert_params = self._insert(event_ids)
+        settle, settle_params = self.settle("SELECT space_id FROM s")
+        sql = f"WITH {scope}, inserted AS ({insert}), settled AS ({settle}) "
+        sql += self.SCOPE_SELECT.format(occupancy=self.occupancy)
+        return sql, [*scope_params, *insert_params, *settle_params]
 
     def _mapped(self) -> str:
         """Events from each scope's `since` that touch its space, each with its delta there: the assignment valid
@@ -262,10 +305,10 @@ class Sql:
 
     def update_flipped(self, scopes: Sequence[Scope]) -> tuple[str, list]:
         """Rows whose event still touches the space but now from the other side: the row changes, pending."""
-        scope, params = self._with(scopes)
+        scope, params = self.values(scopes)
         o = self.occupancy
         sql = f"""
-            {scope}
+            WITH {scope}
             UPDATE {o} SET delta = m.delta, status = 'pending', modified = %s
             FROM ({self._mapped()}) m
             WHERE {o}.space_id = m.space_id AND {o}.event_id = m.event_id AND {o}.delta <> m.delta"""
@@ -273,17 +316,17 @@ class Sql:
 
     def delete_stale(self, scopes: Sequence[Scope]) -> tuple[str, list]:
         """Rows whose event no longer touches the space at all."""
-        scope, params = self._with(scopes)
+        scope, params = self.values(scopes)
         o = self.occupancy
         sql = f"""
-            {scope}
+            WITH {scope}
             DELETE FROM {o}
             WHERE EXISTS (SELECT 1 FROM s WHERE s.space_id = {o}.space_id AND {o}.{q("timestamp")} >= s.since)
               AND NOT EXISTS (SELECT 1 FROM ({self._mapped()}) m
                               WHERE m.space_id = {o}.space_id AND m.event_id = {o}.event_id)"""
         return sql, params
 
-    def insert_mapped(self, scopes: Sequence[Scope], *, event_ids: Sequence[int] | None = None) -> tuple[str, list]:
+    def insert_mapped(self, scope: tuple[str, list], *, event_ids: Sequence[int] | None = None) -> tuple[str, list]:
         """The rows of the events each scope covers (of `event_ids` only, when given), counted as they go in.
 
         The counts are right for a scope that `appends` (they continue from its last count); the others are
@@ -291,15 +334,19 @@ class Sql:
         alone; one landing among them is a late event rewriting history, pending like the rows after it that
         change.
         """
-        scope, params = self._with(scopes)
+        insert, params = self._insert(event_ids)
+        return f"WITH {scope[0]} {insert}", [*scope[1], *params]
+
+    def _insert(self, event_ids: Sequence[int] | None) -> tuple[str, list]:
+        """insert_mapped without its CTE `s`."""
         ids, id_params = ("", []) if event_ids is None else among("e.id", event_ids)
         order = self.ORDER.format(ts="ts")
         partition = f"PARTITION BY space_id {order}"
         sql = f"""
-            {scope}
             INSERT INTO {self.occupancy} (created, modified, space_id, {q("timestamp")}, event_id, dpu_id, delta,
                                           {q("count")}, status)
-            SELECT %s, %s, space_id, ts, event_id, dpu_id, delta, {self.CLAMPED},
+            SELECT {typed("timestamptz")}, {typed("timestamptz")}, space_id, ts, event_id, dpu_id, delta,
+                   {self.CLAMPED},
                    CASE WHEN (last_ts IS NULL OR (ts, -delta, dpu_id) > (last_ts, last_rank, last_dpu))
                         AND ts <= %s THEN 'settled' ELSE 'pending' END
             FROM (
@@ -311,7 +358,7 @@ class Sql:
             ) lowest
             WHERE true
             ON CONFLICT (space_id, event_id) DO NOTHING"""
-        return sql, [*params, self.now, self.now, self.cutoff, *id_params]
+        return sql, [self.now, self.now, self.cutoff, *id_params]
 
     def recount(self, scopes: Sequence[Scope], *, boundary: int) -> tuple[str, list]:
         """Every count from each scope's `since` on, from the count before it, in one statement.
@@ -320,12 +367,12 @@ class Sql:
         were inserted by this recalculation and keep the status they were given; older rows whose count
         changes go back to pending.
         """
-        scope, params = self._with(scopes)
+        scope, params = self.values(scopes)
         o = self.occupancy
         partition = f"PARTITION BY space_id {self.ORDER.format(ts=q('timestamp'))}"
         inner = f"PARTITION BY r.space_id {self.ORDER.format(ts='r.' + q('timestamp'))}"
         sql = f"""
-            {scope}
+            WITH {scope}
             UPDATE {o}
             SET {q("count")} = n.new_count,
                 status = CASE WHEN {o}.id > %s THEN {o}.status ELSE 'pending' END,
