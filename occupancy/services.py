@@ -65,6 +65,8 @@ def occupancy_recalculate(
         # Rows appended after all of a space's rows got their counts as they were inserted; the rest recount.
         stale = [scope for scope in scopes if not (new_event_ids is not None and scope.appends)]
         if stale:
+            # Planned for its `since` each time: how many rows follow it decides between walking the index and
+            # scanning the table.
             cursor.execute(*sql.recount(stale, boundary=boundary))
     return [scope.space_id for scope in scopes]
 
