@@ -191,7 +191,8 @@ def _scopes_from(locked: list[tuple[int, bool, datetime | None]], rows: list[tup
 class Sql:
     """The statements of a recalculation, with their parameters, for any number of spaces at once.
 
-    Each statement starts `WITH s AS (VALUES ...)`: one row per Scope, joined to the events or rows it covers.
+    Each statement starts with the CTE `s`, one row per space, joined to the events or rows it covers: read from the
+    space's rows (`scope`), or the Scopes Python already holds (`values`).
     """
 
     ORDER = "ORDER BY {ts}, delta DESC, dpu_id ROWS UNBOUNDED PRECEDING"  # SpaceOccupancy.ORDER, in SQL

@@ -3,12 +3,14 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
 
+from config.sql import PREPARED_MAX_ROWS
 from dpu.models import DpuEvent
 from dpu.services import EventIn, EventRejected, IngestResult, event_ingest
 from dpu.tests.factories import DpuFactory
 from occupancy.models import SpaceOccupancy
-from occupancy.tests.factories import NOW, at, counts, event, floorplan
+from occupancy.tests.factories import NOW, at, counts, event, floorplan, rows
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +126,47 @@ def test_a_serial_past_what_the_database_holds_is_an_unknown_dpu():
 
     assert (rejected.value.index, rejected.value.field) == (1, "dpu_id")
     assert not DpuEvent.objects.exists()
+
+
+# Small batches run as statements prepared once per database session (PostgreSQL); these pin that the session's
+# life does not matter: a new session prepares them again, and a rolled-back batch leaves them usable.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_goes_on_in_a_new_database_session():
+    plan = floorplan()
+    event_ingest(events=[event(plan.dpu_283, 0)], now=NOW)
+
+    connection.close()  # the next query opens a new session, without the statements prepared in this one
+    event_ingest(events=[event(plan.dpu_283, 1), event(plan.dpu_423, 2)], now=NOW)
+
+    assert counts(plan.a) == [1, 2, 3]
+    assert counts(plan.b) == [0]
+
+
+def test_a_rejected_batch_leaves_ingest_working():
+    plan = floorplan()
+    event_ingest(events=[event(plan.dpu_283, 0)], now=NOW)
+
+    with pytest.raises(EventRejected):
+        event_ingest(events=[event(plan.dpu_283, 1), EventIn(serial=999, timestamp=at(2), direction=1)], now=NOW)
+    event_ingest(events=[event(plan.dpu_283, 3)], now=NOW)
+
+    assert counts(plan.a) == [1, 2]
+
+
+def test_small_and_large_batches_give_the_same_rows():
+    plan = floorplan()
+    stream = [
+        event(plan.dpu_283 if i % 3 else plan.dpu_423, i, 1 if i % 4 else -1) for i in range(PREPARED_MAX_ROWS * 3)
+    ]
+    event_ingest(events=stream[: PREPARED_MAX_ROWS + 1], now=NOW)  # planned for its size
+    for item in stream[PREPARED_MAX_ROWS + 1 :]:  # prepared, one plan for all
+        event_ingest(events=[item], now=NOW)
+    singles = rows()
+
+    SpaceOccupancy.objects.all().delete()
+    DpuEvent.objects.all().delete()
+    event_ingest(events=stream, now=NOW)
+
+    assert rows() == singles
