@@ -4,6 +4,7 @@ import csv
 from datetime import datetime
 from pathlib import Path
 
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from dpu.apis import ItemInvalid, event_from_item
@@ -11,6 +12,18 @@ from dpu.services import EventRejected, event_ingest
 
 CHUNK = 5_000  # events per ingest call
 COLUMNS = {"timestamp", "direction", "dpu_id"}
+
+
+def events_csv_import(*, path: Path, now: datetime | None = None) -> str:
+    """events_csv_load for a management command: a missing or unloadable file is a CommandError saying why, and
+    the line to print is returned. Run it inside the command's transaction."""
+    if not path.is_file():
+        raise CommandError(f"No CSV file at {path}.")
+    try:
+        received, created = events_csv_load(path=path, now=now)
+    except CsvRejected as exc:
+        raise CommandError(str(exc)) from None
+    return f"Loaded {path.name}: {received} rows, {created} new events, {received - created} duplicates."
 
 
 class CsvRejected(Exception):

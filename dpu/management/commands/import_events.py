@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from dpu.csvfile import CsvRejected, events_csv_load
+from dpu.csvfile import events_csv_import
 
 
 class Command(BaseCommand):
@@ -16,13 +16,6 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path, help="the CSV file")
 
     def handle(self, *args, path: Path, **options):
-        if not path.is_file():
-            raise CommandError(f"No CSV file at {path}.")
         with transaction.atomic():
-            try:
-                received, created = events_csv_load(path=path)
-            except CsvRejected as exc:
-                raise CommandError(str(exc)) from None
-        self.stdout.write(
-            f"Loaded {path.name}: {received} rows, {created} new events, {received - created} duplicates."
-        )
+            loaded = events_csv_import(path=path)
+        self.stdout.write(loaded)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from dpu.csvfile import CsvRejected, events_csv_load
+from dpu.csvfile import events_csv_import
 from dpu.models import Dpu
 from dpu.services import assignment_move, dpu_create
 from occupancy.selectors import space_list_with_counts
@@ -31,17 +31,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, path: Path, **options):
-        if not path.is_file():
+        if not path.is_file():  # before the building is made (and its lines printed), not after
             raise CommandError(f"No CSV file at {path}.")
         with transaction.atomic():  # the building and every event, or nothing
             _sample_building(self.stdout)
-            try:
-                received, created = events_csv_load(path=path)
-            except CsvRejected as exc:
-                raise CommandError(str(exc)) from None
-        self.stdout.write(
-            f"Loaded {path.name}: {received} rows, {created} new events, {received - created} duplicates."
-        )
+            loaded = events_csv_import(path=path)
+        self.stdout.write(loaded)
         for space in space_list_with_counts():
             self.stdout.write(f"space {space.name}: id {space.id}, count {space.count}")
 
