@@ -24,7 +24,7 @@ INSERT_CHUNK = 500  # rows per INSERT, as the service's ingest
 # The count lookup the service's index (occupancy_space_order) serves, walked backwards from (space, ts).
 COUNT_SQL = (
     'SELECT "count" FROM occupancy_spaceoccupancy WHERE space_id = %s AND "timestamp" <= %s '
-    'ORDER BY "timestamp" DESC, delta ASC, dpu_id DESC LIMIT 1'
+    'ORDER BY "timestamp" DESC, kind DESC, dpu_id DESC LIMIT 1'
 )
 
 

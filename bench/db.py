@@ -314,8 +314,9 @@ def fill_sawtooth(pairs: list[tuple[int, int]], *, rows_per_space: int, step_ms:
         )
         cursor.execute(
             f"""INSERT INTO occupancy_spaceoccupancy
-                    (id, created, modified, space_id, "timestamp", event_id, dpu_id, delta, "count", status)
-                SELECT {row_base} + n + 1, t, t, space, t, {event_base} + n + 1, dpu, {delta}, {count}, 'settled'
+                    (id, created, modified, space_id, "timestamp", kind, event_id, dpu_id, delta, "count", status)
+                SELECT {row_base} + n + 1, t, t, space, t, (1 - {delta}) / 2, {event_base} + n + 1, dpu, {delta},
+                       {count}, 'settled'
                 FROM (SELECT n, {instant} AS t, {spaces} AS space, {dpus} AS dpu {source}) g""",
             params,
         )

@@ -2,7 +2,9 @@
 and how errors reach the client."""
 
 import re
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,6 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.parsers import RequestBodyTooLarge
 from dpu.models import SERIAL_MAX
+from spaces.models import time_zone_names, validate_time_zone
 
 INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
 # The ISO-8601 instants the API reads: a date, optionally a time to the hour, minute, second or fraction (up to
@@ -37,8 +40,10 @@ def format_instant(instant: datetime) -> str:
     return instant.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
-def parse_instant(value: object, *, naive_is_utc: bool) -> datetime:
-    """An aware datetime from ISO-8601 text. A bare date is midnight. Raises ValueError with a reason."""
+def parse_instant(value: object, *, naive_is_utc: bool, keep_naive: bool = False) -> datetime:
+    """An aware datetime (UTC) from ISO-8601 text. A bare date is midnight. Text without a zone is UTC when
+    `naive_is_utc`, a naive datetime (local time, for the caller to place) when `keep_naive`, else an error.
+    Raises ValueError with a reason."""
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 timestamp string, such as 2018-02-24T08:45:21.893Z.")
     text = value.strip()
@@ -49,6 +54,8 @@ def parse_instant(value: object, *, naive_is_utc: bool) -> datetime:
     except ValueError:
         raise ValueError(f"{value[:40]!r} is not an ISO-8601 timestamp, such as 2018-02-24T08:45:21.893Z.") from None
     if parsed.tzinfo is None:
+        if keep_naive:
+            return parsed
         if not naive_is_utc:
             raise ValueError(f"{value[:40]!r} has no time zone; add one, such as Z for UTC: 2018-02-24T08:45:21.893Z.")
         parsed = parsed.replace(tzinfo=UTC)
@@ -58,19 +65,57 @@ def parse_instant(value: object, *, naive_is_utc: bool) -> datetime:
         raise ValueError(f"{value[:40]!r} is outside the range of representable times.") from None
 
 
-def instant_param(params, name: str, *, naive_is_utc: bool) -> datetime | None:
+# "2018-02-26T18:08:02.170+02:00" in a URL without percent-encoding arrives as "...170 02:00": a query string's
+# "+" is a space. A date, a time, then a space and an offset can only be that.
+PLUS_AS_SPACE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?)?)"
+    r" ([0-9]{2}(?::?[0-9]{2})?)"
+)
+
+
+def instant_param(params, name: str, *, naive_is_utc: bool = False, keep_naive: bool = False) -> datetime | None:
     """The instant in query parameter `name` (its last value), None when absent; a 400 naming `name` otherwise.
 
     For reads that need nothing else from a serializer: the same parsing and error body as an InstantField in an
-    InputSerializer, without building a serializer for every request.
+    InputSerializer, without building a serializer for every request. An offset's "+" that arrived as a space
+    (the usual curl mistake) is read as "+".
     """
     raw = params.get(name)
     if raw is None:
         return None
+    fixed = PLUS_AS_SPACE.fullmatch(raw.strip())
+    if fixed is not None:
+        raw = f"{fixed[1]}+{fixed[2]}"
     try:
-        return parse_instant(raw, naive_is_utc=naive_is_utc)
+        return parse_instant(raw, naive_is_utc=naive_is_utc, keep_naive=keep_naive)
     except ValueError as exc:
         raise ValidationError({name: [str(exc)]}) from None
+
+
+def check_query_params(params, allowed: Iterable[str]) -> None:
+    """A 400 naming every query parameter not in `allowed`, so that a misspelt one never silently gives a different
+    answer. `_`, the cache buster some clients add, is always allowed."""
+    unknown = sorted(set(params) - {*allowed, "_"})
+    if unknown:
+        takes = ", ".join(sorted(allowed))
+        raise ValidationError(
+            {
+                printable(name[:60]): [f"is not a query parameter this endpoint takes (it takes {takes})."]
+                for name in unknown
+            }
+        )
+
+
+def time_zone_param(params, name: str) -> ZoneInfo | None:
+    """The IANA time zone in query parameter `name`, None when absent; a 400 naming `name` otherwise."""
+    raw = params.get(name)
+    if raw is None:
+        return None
+    if raw not in time_zone_names():
+        raise ValidationError(
+            {name: [f"{printable(raw[:60])!r} is not an IANA time zone name, such as Europe/Berlin or UTC."]}
+        )
+    return ZoneInfo(raw)
 
 
 class InstantField(serializers.Field):
@@ -88,6 +133,29 @@ class InstantField(serializers.Field):
 
     def to_representation(self, value):
         return format_instant(value) if value is not None else None
+
+
+LOCAL_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
+
+
+class LocalTimeField(serializers.Field):
+    """A local time of day, "HH:MM" or "HH:MM:SS" (24-hour); written back as "HH:MM" (with seconds when set)."""
+
+    def to_internal_value(self, data):
+        match = LOCAL_TIME.fullmatch(data.strip()) if isinstance(data, str) else None
+        if match is None:
+            raise ValidationError('must be a local time of day, "HH:MM" (24-hour), such as "04:00".')
+        return time(int(match[1]), int(match[2]), int(match[3] or 0))
+
+    def to_representation(self, value):
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name, such as Europe/Berlin."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, validators=[validate_time_zone], **kwargs)
 
 
 def _whole_number(data) -> int | None:

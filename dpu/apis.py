@@ -1,7 +1,5 @@
 """HTTP for DPUs: registering them, moving them between doorways, and the events they post."""
 
-from datetime import UTC, datetime, timedelta
-
 from django.utils import timezone
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -19,15 +17,12 @@ from config.api import (
     validated_input,
 )
 from config.permissions import CanPostEvents, IsStaffOrReadOnly
+from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW
 from dpu.selectors import assignment_list, dpu_get, dpu_list
 from dpu.services import EventIn, EventRejected, assignment_move, dpu_create, event_ingest
 from spaces.models import Doorway, Space
 
 MAX_BATCH = 10_000
-# DPU clocks drift; an event further ahead than this is a broken clock, not a person.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-# No DPU counted anyone before this; an event older than it is a clock reset (to 1970, to year 1), not history.
-EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 # The fields of an event, validated one by one. A Serializer per item would say the same but costs more than the

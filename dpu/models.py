@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -11,6 +12,16 @@ from spaces.models import Doorway, Space
 TOKEN_PREFIX = "dpu_"
 # Serials are printed on the device; PostgreSQL's bigint is the widest integer every backend stores.
 SERIAL_MAX = 2**63 - 1
+# DPU clocks drift; an event further ahead than this is a broken clock, not a person.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# No DPU counted anyone before this; an event older than it is a clock reset (to 1970, to year 1), not history.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def to_millisecond(instant: datetime) -> datetime:
+    """UTC, truncated to the millisecond. Events are identical "to the millisecond": finer digits would make a
+    re-send look like a new event."""
+    return instant.astimezone(UTC).replace(microsecond=instant.microsecond // 1000 * 1000)
 
 
 class Dpu(TimeStampedModel):

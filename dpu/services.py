@@ -2,14 +2,14 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.sql import among, db_instant, execute, for_update, q
-from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent
+from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent, to_millisecond
 from occupancy.services import occupancy_recalculate
 from spaces.models import Doorway, Space
 
@@ -47,7 +47,7 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
     once; the database's unique constraint decides, so concurrent re-sends cannot both count.
     """
     now = now or timezone.now()
-    keys = list(dict.fromkeys((e.serial, _to_millisecond(e.timestamp), e.direction) for e in events))
+    keys = list(dict.fromkeys((e.serial, to_millisecond(e.timestamp), e.direction) for e in events))
     with transaction.atomic():
         # A DPU's assignments decide which spaces its events touch. Locking the DPU rows (in id order) keeps an
         # assignment change from slipping in between reading them here and recalculating below.
@@ -76,11 +76,6 @@ def _lock_dpus(serials: set[int]) -> dict[int, int]:
         sql = f"SELECT serial, id FROM {q(Dpu._meta.db_table)} WHERE {where} ORDER BY id {for_update()}"
         execute(cursor, sql, params, rows=len(serials))
         return dict(cursor.fetchall())
-
-
-def _to_millisecond(instant: datetime) -> datetime:
-    # Events are identical "to the millisecond": finer digits would make a re-send look like a new event.
-    return instant.astimezone(UTC).replace(microsecond=instant.microsecond // 1000 * 1000)
 
 
 def _insert_new(*, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], now: datetime) -> list[int]:

@@ -1,14 +1,31 @@
 from django.contrib import admin
 
+from occupancy.models import OccupancyReset
 from occupancy.selectors import space_list_with_counts
+from occupancy.services import reset_create, reset_delete
 from spaces.models import Doorway, Space
-from spaces.services import doorway_create, doorway_update, space_create, space_update
+from spaces.services import SPACE_SETTINGS, doorway_create, doorway_update, space_create, space_update
+
+
+class ResetInline(admin.TabularInline):
+    """An operator's resets of the space: added and deleted through the same service as the API; a reset is
+    never edited in place (delete it and add the right one)."""
+
+    model = OccupancyReset
+    fields = ["timestamp", "count", "created_by", "created"]
+    readonly_fields = ["created_by", "created"]
+    ordering = ["-timestamp"]
+    extra = 0
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Space)
 class SpaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "allow_negative", "current_count"]
+    list_display = ["name", "time_zone", "capacity", "daily_reset", "allow_negative", "current_count"]
     search_fields = ["name"]
+    inlines = [ResetInline]
 
     def get_queryset(self, request):
         return space_list_with_counts()
@@ -18,11 +35,21 @@ class SpaceAdmin(admin.ModelAdmin):
         return space.count
 
     def save_model(self, request, obj, form, change):
-        # Through the services, so that changing allow_negative recalculates the space like the API would.
+        # Through the services, so that a change that moves counts recalculates the space like the API would.
+        settings = {field: getattr(obj, field) for field in SPACE_SETTINGS}
         if change:
-            space_update(space=obj, name=obj.name, allow_negative=obj.allow_negative)
+            space_update(space=obj, **settings)
         else:
-            obj.pk = space_create(name=obj.name, allow_negative=obj.allow_negative).pk
+            obj.pk = space_create(**settings).pk
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not OccupancyReset:
+            return super().save_formset(request, form, formset, change)
+        added = [reset for reset in formset.save(commit=False) if reset.pk is None]
+        for reset in formset.deleted_objects:
+            reset_delete(reset=reset)
+        for reset in added:
+            reset_create(space=form.instance, timestamp=reset.timestamp, count=reset.count, created_by=request.user)
 
 
 @admin.register(Doorway)

@@ -1,23 +1,66 @@
+import zoneinfo
+from functools import cache
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_extensions.db.models import TimeStampedModel
 
 
+@cache
+def time_zone_names() -> frozenset[str]:
+    """Every IANA time zone name this machine knows (from the tzdata package where there are no system files)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(name: str) -> None:
+    if name not in time_zone_names():
+        raise ValidationError(f"{name[:60]!r} is not an IANA time zone name, such as Europe/Berlin or UTC.")
+
+
 class Space(TimeStampedModel):
-    """A room or area whose occupancy is counted. Outside is not a Space: it is never counted."""
+    """A room or area whose occupancy is counted. Outside is not a Space: it is never counted.
+
+    Its time zone decides what "a day" means for it: its daily reset and, by default, the days of its counts over
+    time. Changing `allow_negative`, `time_zone` or `daily_reset` recalculates its whole history
+    (spaces.services.space_update).
+    """
 
     name = models.CharField(max_length=200, unique=True)
     allow_negative = models.BooleanField(
         default=False,
         help_text="Let the count go below zero instead of holding it at zero (for spaces with an uncounted entrance).",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA name, such as Europe/Berlin: the space's local days (daily reset, counts by day).",
+    )
+    capacity = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many people the space holds; counts report max / capacity."
+    )
+    daily_reset = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="Local time of day at which the count is set to 0 every day (people 'staying overnight' are "
+        "sensor drift). Empty: never.",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                name="space_capacity_positive", condition=Q(capacity__isnull=True) | Q(capacity__gt=0)
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
 
 
 class Doorway(TimeStampedModel):

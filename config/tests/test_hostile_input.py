@@ -332,8 +332,20 @@ CATALOGUE = [
                  id="count-ts-encoded-surrogate"),
     pytest.param(Case("/space/{a}/count?ts=2018-02-25&ts=junk", method="GET", says=("ts", "'junk'")),
                  id="count-ts-twice-last-is-junk"),
-    pytest.param(Case("/space/{a}/count?ts=2018-02-24T09:01:00+01:00", method="GET",
-                      says=("ts", "'2018-02-24T09:01:00 01:00'", "ISO-8601")), id="count-ts-plus-not-escaped"),
+    pytest.param(Case("/space/{a}/count?tss=2018-02-24", method="GET", says=("tss", "not a query parameter")),
+                 id="count-misspelt-parameter"),
+    pytest.param(Case("/space/{a}/counts?start=2018-02-24&end=2018-02-25&intervall=1h", method="GET",
+                      says=("intervall", "not a query parameter")), id="counts-misspelt-parameter"),
+    pytest.param(Case("/space/{a}/counts?start=2018-02-24&end=2018-02-25&interval=0h", method="GET",
+                      says=("interval", "'0h'")), id="counts-interval-zero"),
+    pytest.param(Case("/space/{a}/counts?start=2018-02-24&end=2018-02-25&tz=Mars/Olympus", method="GET",
+                      says=("tz", "IANA")), id="counts-unknown-zone"),
+    pytest.param(Case("/space/{a}/counts?start=2018-02-25&end=2018-02-24", method="GET",
+                      says=("end", "after start")), id="counts-range-backwards"),
+    pytest.param(Case("/space/{a}/counts?start=2000-01-01&end=2018-02-24&interval=1m", method="GET",
+                      says=("interval", "10,000 buckets")), id="counts-too-many-buckets"),
+    pytest.param(Case("/counts?spaces=1,x&start=2018-02-24&end=2018-02-25", method="GET",
+                      says=("spaces", "space ids")), id="counts-spaces-not-ids"),
 ]  # fmt: skip
 
 
@@ -394,11 +406,17 @@ def test_hostile_query_parameters_on_list_endpoints_are_ignored(reader_client, p
     assert database_state() == before
 
 
-@pytest.mark.parametrize("path", ["/space/", "/space/{a}/count"])
-def test_a_format_query_parameter_is_ignored_like_any_other(reader_client, plan, path):
-    response = reader_client.get(path.format(a=plan.a.id), {"format": HTML})
+def test_a_format_query_parameter_is_ignored_like_any_other_on_lists(reader_client, plan):
+    response = reader_client.get("/space/", {"format": HTML})
 
     assert response.status_code == 200
+
+
+def test_a_format_query_parameter_on_the_count_endpoint_is_refused(reader_client, plan):
+    response = reader_client.get(f"/space/{plan.a.id}/count", {"format": HTML})
+
+    assert response.status_code == 400
+    assert "format" in response.json()
 
 
 @pytest.mark.parametrize(

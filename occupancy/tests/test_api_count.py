@@ -81,10 +81,27 @@ def test_count_is_not_settled_where_a_late_event_just_rewrote_history(reader_cli
     assert (untouched["count"], untouched["settled"]) == (1, True)
 
 
-def test_other_query_parameters_are_ignored(reader_client, plan):
+def test_a_cache_buster_is_allowed(reader_client, plan):
     response = reader_client.get(f"/space/{plan.a.id}/count", {"ts": "2018-02-24T08:01:00Z", "_": "1519480912"})
 
     assert response.status_code == 200
+    assert response.json()["count"] == 2
+
+
+def test_an_unknown_query_parameter_is_refused_naming_it(reader_client, plan):
+    response = reader_client.get(f"/space/{plan.a.id}/count", {"at": "2018-02-24T08:01:00Z"})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["at"]
+    assert "not a query parameter" in response.json()["at"][0]
+
+
+def test_an_offset_whose_plus_arrived_as_a_space_is_read_as_plus(reader_client, plan):
+    # curl -G --data "ts=2018-02-24T09:01:00+01:00": the query string's + is a space.
+    response = reader_client.get(f"/space/{plan.a.id}/count?ts=2018-02-24T09:01:00+01:00")
+
+    assert response.status_code == 200
+    assert response.json()["ts"] == "2018-02-24T08:01:00.000Z"
     assert response.json()["count"] == 2
 
 

@@ -126,7 +126,7 @@ def test_check_passes_on_what_ingest_stored(sample):
         pytest.param(lambda a: SpaceOccupancy.objects.filter(space=a, count__gt=0).update(count=99), id="count wrong"),
         pytest.param(
             lambda a: SpaceOccupancy.objects.filter(pk=SpaceOccupancy.objects.filter(space=a).last().pk).update(
-                delta=-F("delta")
+                delta=-F("delta"), kind=1 - F("kind")
             ),
             id="delta wrong",
         ),
@@ -148,7 +148,9 @@ def test_check_fails_on_any_difference_and_rebuild_repairs_it(sample, damage):
 def test_check_finds_a_row_that_should_not_exist(sample):
     _, b = sample
     event = DpuEvent.objects.filter(dpu__serial=283).first()  # doorway X: outside and A, never B
-    SpaceOccupancy.objects.create(space=b, timestamp=event.timestamp, event=event, dpu=event.dpu, delta=1, count=1)
+    SpaceOccupancy.objects.create(
+        space=b, timestamp=event.timestamp, event=event, dpu=event.dpu, kind=0, delta=1, count=1
+    )
     err = StringIO()
 
     with pytest.raises(CommandError, match="1 occupancy rows differ"):

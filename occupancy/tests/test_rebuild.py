@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from dpu.services import event_ingest
 from dpu.tests.factories import DpuAssignmentFactory, DpuEventFactory, DpuFactory
 from occupancy.models import SpaceOccupancy
-from occupancy.services import Sql, occupancy_rebuild
+from occupancy.services import occupancy_rebuild
+from occupancy.sql import Sql
 from occupancy.tests.factories import NOW, at, counts, event, floorplan, row_states, rows, sample_events
 from spaces.tests.factories import DoorwayFactory, SpaceFactory
 

@@ -9,6 +9,9 @@ from spaces.tests.factories import SpaceFactory
 
 pytestmark = pytest.mark.django_db
 
+# What a space has when nothing else is said: UTC, no capacity, no daily reset.
+DEFAULTS = {"time_zone": "UTC", "capacity": None, "daily_reset": None}
+
 
 # --- /space/ -------------------------------------------------------------------------------------------------
 
@@ -36,9 +39,9 @@ def test_space_list_shows_every_space_with_its_current_count(reader_client):
 
     assert response.status_code == 200
     assert response.json() == [
-        {"id": plan.a.id, "name": "A", "allow_negative": False, "count": 2},
-        {"id": plan.b.id, "name": "B", "allow_negative": False, "count": 0},
-        {"id": empty.id, "name": "C", "allow_negative": True, "count": 0},
+        {"id": plan.a.id, "name": "A", "allow_negative": False, **DEFAULTS, "count": 2},
+        {"id": plan.b.id, "name": "B", "allow_negative": False, **DEFAULTS, "count": 0},
+        {"id": empty.id, "name": "C", "allow_negative": True, **DEFAULTS, "count": 0},
     ]
 
 
@@ -49,7 +52,7 @@ def test_staff_creates_a_space_that_starts_at_zero(staff_client, path):
     assert response.status_code == 201
     lobby = Space.objects.get()
     assert (lobby.name, lobby.allow_negative) == ("Lobby", False)
-    assert response.json() == {"id": lobby.id, "name": "Lobby", "allow_negative": False, "count": 0}
+    assert response.json() == {"id": lobby.id, "name": "Lobby", "allow_negative": False, **DEFAULTS, "count": 0}
 
 
 def test_staff_creates_a_space_that_may_go_negative(staff_client):
@@ -78,7 +81,7 @@ def test_duplicate_space_name_is_refused(staff_client):
         ({"name": None}, "name"),
         ({"name": "x" * 201}, "name"),
         ({"name": "Lobby", "allow_negative": "sometimes"}, "allow_negative"),
-        ({"name": "Lobby", "capacity": 10}, "capacity"),  # a misspelt or unknown field is not silently dropped
+        ({"name": "Lobby", "capacty": 10}, "capacty"),  # a misspelt or unknown field is not silently dropped
         (["Lobby"], "detail"),
         ("Lobby", "detail"),
     ],

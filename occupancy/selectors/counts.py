@@ -34,7 +34,7 @@ COUNT_AT_SQL = f"""
     LEFT JOIN (
         SELECT space_id, "count", status, modified FROM {SpaceOccupancy._meta.db_table}
         WHERE space_id = %s AND "timestamp" <= %s
-        ORDER BY "timestamp" DESC, delta ASC, dpu_id DESC
+        ORDER BY "timestamp" DESC, kind DESC, dpu_id DESC
         LIMIT 1
     ) o ON o.space_id = s.id
     WHERE s.id = %s
@@ -64,9 +64,20 @@ def space_count_at(*, space: Space | int, at: datetime, now: datetime | None = N
     return SpaceCount(space_id=space_id, at=at, count=count, settled=at <= cutoff and bool(row_settled))
 
 
-def space_list_with_counts() -> QuerySet[Space]:
-    """Every space, each annotated with `count`: the count after its latest row (0 before any)."""
-    latest = (
-        SpaceOccupancy.objects.filter(space=OuterRef("pk")).order_by(*SpaceOccupancy.LATEST_FIRST).values("count")[:1]
+def space_list_with_counts(*, at: datetime | None = None) -> QuerySet[Space]:
+    """Every space, each annotated with `count`: its count at `at` (default now), 0 before its first row.
+
+    Rows can lie ahead of now (a space's next daily reset), hence always "at or before an instant".
+    """
+    latest = SpaceOccupancy.objects.filter(space=OuterRef("pk"), timestamp__lte=at or timezone.now()).order_by(
+        *SpaceOccupancy.LATEST_FIRST
     )
     return Space.objects.annotate(count=Coalesce(Subquery(latest.values("count")[:1]), Value(0))).order_by("name")
+
+
+def space_get_with_count(*, space_id: int, at: datetime | None = None) -> Space:
+    """One space annotated with its count at `at` (default now), or Http404."""
+    space = space_list_with_counts(at=at).filter(pk=space_id).first()
+    if space is None:
+        raise Http404  # no message: the API answers {"detail": "Not found."}
+    return space

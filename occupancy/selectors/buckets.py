@@ -1,0 +1,243 @@
+"""Counts over time: a space's occupancy in buckets (count, min, max and when, time-weighted average, entrances,
+exits, utilization, whether settled), computed in the database.
+
+Whatever the number of buckets, a handful of statements: the spaces, the count each starts with, and one
+aggregate over the rows of the range, grouped by bucket (PostgreSQL's width_bucket finds a row's bucket by binary
+search over the edges; SQLite gets the same function from occupancy.apps). Only one row per bucket reaches
+Python, which carries each bucket's last count into the next.
+"""
+
+import json
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import Http404
+from django.utils import timezone
+
+from config.api import format_instant
+from config.sql import db_instant, from_db_instant, q, values_rows
+from occupancy.calendar import Interval, TooManyBuckets, bucket_edges, placed
+from occupancy.models import SpaceOccupancy
+from spaces.models import Space
+
+Kind = SpaceOccupancy.Kind
+MAX_SPACES = 100
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    end: datetime
+    count: int  # after everything before `end`
+    min: int
+    max: int
+    max_at: datetime  # the first instant in the bucket at which `max` was reached
+    average: float  # time-weighted
+    entrances: int
+    exits: int
+    utilization: float | None  # max / capacity
+    settled: bool
+
+
+@dataclass(frozen=True)
+class SpaceSeries:
+    space_id: int
+    time_zone: str
+    start: datetime
+    end: datetime
+    interval: Interval | None
+    buckets: list[Bucket]
+
+
+def space_series(
+    *,
+    space_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    interval: Interval | None,
+    zone: ZoneInfo | None = None,
+    now: datetime | None = None,
+) -> list[SpaceSeries]:
+    """Each space's counts over [start, end) in buckets of `interval` (one bucket when None), in the order asked.
+
+    Days and weeks are local days in `zone`, by default each space's own time zone; so is a naive `start` or `end`
+    (read with fold=0). Http404 for an unknown space; a ValidationError naming `end` for an empty range, and
+    `interval` past occupancy.calendar.MAX_BUCKETS.
+    """
+    cutoff = (now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER
+    spaces = {space.pk: space for space in Space.objects.filter(pk__in=set(space_ids))}
+    missing = [space_id for space_id in space_ids if space_id not in spaces]
+    if missing:
+        raise Http404
+    # Spaces whose buckets have the same edges (the same time zone) are counted by the same statements.
+    groups: dict[str, list[int]] = defaultdict(list)
+    for space_id in dict.fromkeys(space_ids):
+        groups[zone.key if zone is not None else spaces[space_id].time_zone].append(space_id)
+    series = {}
+    for zone_name, members in groups.items():
+        local = ZoneInfo(zone_name)
+        edges = _edges(start, end, interval, local)
+        starts = _counts_before(members, start, cutoff)
+        rows = _bucket_rows(members, edges, cutoff)
+        for space_id in members:
+            buckets = _buckets(edges, starts.get(space_id, (0, False)), rows[space_id], cutoff, spaces[space_id])
+            series[space_id] = SpaceSeries(space_id, zone_name, edges[0], edges[-1], interval, buckets)
+    return [series[space_id] for space_id in space_ids]
+
+
+def _edges(start: datetime, end: datetime, interval: Interval | None, zone: ZoneInfo) -> list[datetime]:
+    try:
+        start, end = placed(start, zone), placed(end, zone)
+        if start >= end:
+            raise ValidationError({"end": [f"must be after start ({format_instant(start)}); the range is empty."]})
+        return bucket_edges(start, end, interval, zone)
+    except TooManyBuckets as exc:
+        raise ValidationError({"interval": [str(exc)]}) from None
+    except OverflowError:
+        raise ValidationError({"interval": ["reaches past the last representable time."]}) from None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What the database says of the rows of one bucket of one space."""
+
+    low: int
+    high: int
+    high_at: datetime  # the first row at `high`
+    entrances: int
+    exits: int
+    pending: bool  # any row
+    first: datetime
+    last: datetime
+    end_count: int  # the last row's count
+    end_pending: bool
+    area: float  # count x seconds from each row to the next, but the last
+
+
+def _buckets(edges, before: tuple[int, bool], rows: dict[int, _Row], cutoff, space: Space) -> list[Bucket]:
+    count, pending = before
+    buckets = []
+    for number, (start, end) in enumerate(zip(edges, edges[1:], strict=False), start=1):
+        row = rows.get(number)
+        if row is None:  # nothing happened: the count held all along
+            low = high = count
+            high_at, average, entrances, exits = start, float(count), 0, 0
+            bucket_pending = pending
+        else:
+            low, high = min(count, row.low), max(count, row.high)
+            high_at = start if count >= row.high else row.high_at
+            area = (
+                count * (row.first - start).total_seconds()
+                + row.area
+                + row.end_count * (end - row.last).total_seconds()
+            )
+            average = area / (end - start).total_seconds()
+            entrances, exits = row.entrances, row.exits
+            bucket_pending = pending or row.pending
+            count, pending = row.end_count, row.end_pending
+        buckets.append(
+            Bucket(
+                start=start,
+                end=end,
+                count=count,
+                min=low,
+                max=high,
+                max_at=high_at,
+                average=average,
+                entrances=entrances,
+                exits=exits,
+                utilization=None if space.capacity is None else high / space.capacity,
+                settled=end <= cutoff and not bucket_pending,
+            )
+        )
+    return buckets
+
+
+def _counts_before(space_ids: list[int], start: datetime, cutoff: datetime) -> dict[int, tuple[int, bool]]:
+    """The count of each space just before `start`, and whether the row that holds it may still change (pending,
+    and changed since the settle age: the settle job may be behind)."""
+    values, params = values_rows([(space_id,) for space_id in space_ids], ("bigint",))
+    ts = q("timestamp")
+    latest = (
+        f"FROM {q(SpaceOccupancy._meta.db_table)} o WHERE o.space_id = v.space_id AND o.{ts} < %s "
+        f"ORDER BY o.{ts} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1"
+    )
+    sql = f"""WITH v (space_id) AS ({values})
+        SELECT v.space_id, (SELECT o.{q("count")} {latest}),
+               (SELECT CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END {latest})
+        FROM v"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, db_instant(start), db_instant(cutoff), db_instant(start)])
+        return {space_id: (count or 0, bool(pending)) for space_id, count, pending in cursor.fetchall()}
+
+
+def _bucket_rows(space_ids: list[int], edges: list[datetime], cutoff: datetime) -> dict[int, dict[int, _Row]]:
+    """For each space, each bucket (numbered from 1) that has rows: one aggregate over the range's rows."""
+    ts, occupancy = q("timestamp"), q(SpaceOccupancy._meta.db_table)
+    instants = [db_instant(edge) for edge in edges]
+    if connection.vendor == "postgresql":
+        spaces, space_params = "o.space_id = ANY(%s::bigint[])", [space_ids]
+        thresholds, edge_params = "%s::timestamptz[]", [instants]
+        seconds = "EXTRACT(EPOCH FROM (next_ts - ts))"
+    else:
+        spaces, space_params = "o.space_id IN (SELECT value FROM json_each(%s))", [json.dumps(space_ids)]
+        thresholds, edge_params = "%s", [json.dumps(instants)]
+        seconds = "(julianday(next_ts) - julianday(ts)) * 86400.0"
+    sql = f"""
+        SELECT space_id, bucket, MIN(c), MAX(c), MIN(CASE WHEN c = top THEN ts END),
+               SUM(CASE WHEN kind = {Kind.ENTRANCE} THEN 1 ELSE 0 END),
+               SUM(CASE WHEN kind = {Kind.EXIT} THEN 1 ELSE 0 END),
+               MAX(pending), MIN(ts), MAX(ts),
+               MAX(CASE WHEN next_ts IS NULL THEN c END), MAX(CASE WHEN next_ts IS NULL THEN pending END),
+               SUM(CASE WHEN next_ts IS NULL THEN 0 ELSE c * {seconds} END)
+        FROM (
+            SELECT *, LEAD(ts) OVER (PARTITION BY space_id, bucket ORDER BY ts, kind, dpu_id) AS next_ts,
+                   MAX(c) OVER (PARTITION BY space_id, bucket) AS top
+            FROM (
+                SELECT o.space_id, width_bucket(o.{ts}, {thresholds}) AS bucket, o.{ts} AS ts, o.kind, o.dpu_id,
+                       o.{q("count")} AS c,
+                       CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END AS pending
+                FROM {occupancy} o
+                WHERE {spaces} AND o.{ts} >= %s AND o.{ts} < %s
+            ) r
+        ) w
+        GROUP BY space_id, bucket"""
+    params = [*edge_params, db_instant(cutoff), *space_params, instants[0], instants[-1]]
+    found: dict[int, dict[int, _Row]] = {space_id: {} for space_id in space_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for space_id, bucket, *values in cursor.fetchall():
+            low, high, high_at, entrances, exits, pending, first, last, end_count, end_pending, area = values
+            found[space_id][bucket] = _Row(
+                low=low,
+                high=high,
+                high_at=from_db_instant(high_at),
+                entrances=entrances,
+                exits=exits,
+                pending=bool(pending),
+                first=from_db_instant(first),
+                last=from_db_instant(last),
+                end_count=end_count,
+                end_pending=bool(end_pending),
+                area=float(area or 0),
+            )
+    return found
+
+
+@lru_cache(maxsize=16)
+def _thresholds(edges: str) -> list[str]:
+    return json.loads(edges)
+
+
+def sqlite_width_bucket(instant: str, edges: str) -> int:
+    """PostgreSQL's width_bucket(operand, thresholds) for SQLite, where instants are text that sorts as time does
+    and the thresholds a JSON list of them: how many thresholds are at or before `instant`."""
+    return bisect_right(_thresholds(edges), instant)
