@@ -47,6 +47,6 @@ class FormatParamNegotiation(DefaultContentNegotiation):
             formats = [renderer.format for renderer in renderers]
             if wanted not in formats:
                 raise ValidationError({"format": [f"must be one of {', '.join(formats)}."]})
-            renderer = next(renderer for renderer in renderers if renderer.format == wanted)
-            return renderer(), renderer.media_type
+            renderer = next(renderer for renderer in renderers if renderer.format == wanted)  # instances here
+            return renderer, renderer.media_type
         return super().select_renderer(request, renderers, format_suffix)
