@@ -3,11 +3,12 @@ from django.db.backends.signals import connection_created
 
 
 def _sqlite_functions(sender, connection, **kwargs) -> None:
-    """Give SQLite the one PostgreSQL function the counts over time need (see occupancy.selectors.buckets)."""
+    """Give SQLite what the counts over time need of PostgreSQL (see occupancy.selectors.buckets)."""
     if connection.vendor == "sqlite":
-        from occupancy.selectors.buckets import sqlite_width_bucket
+        from occupancy.selectors.buckets import FirstAtMax, sqlite_width_bucket
 
         connection.connection.create_function("width_bucket", 2, sqlite_width_bucket, deterministic=True)
+        connection.connection.create_aggregate("first_at_max", 2, FirstAtMax)
 
 
 class OccupancyConfig(AppConfig):

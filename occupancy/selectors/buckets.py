@@ -12,7 +12,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -180,35 +180,50 @@ def _counts_before(space_ids: list[int], start: datetime, cutoff: datetime) -> d
 
 
 def _bucket_rows(space_ids: list[int], edges: list[datetime], cutoff: datetime) -> dict[int, dict[int, _Row]]:
-    """For each space, each bucket (numbered from 1) that has rows: one aggregate over the range's rows."""
+    """For each space, each bucket (numbered from 1) that has rows: one aggregate over the range's rows.
+
+    One pass in the row order, which the index gives for one space, so there is nothing to sort: each row learns
+    its bucket (a binary search over the edges), the instant of the next row and that row's bucket (how long its
+    count held, and whether it is its bucket's last); then one hash aggregate per bucket.
+    """
     ts, occupancy = q("timestamp"), q(SpaceOccupancy._meta.db_table)
     instants = [db_instant(edge) for edge in edges]
-    if connection.vendor == "postgresql":
+    if len(space_ids) == 1:
+        spaces, space_params = "o.space_id = %s", space_ids
+    elif connection.vendor == "postgresql":
         spaces, space_params = "o.space_id = ANY(%s::bigint[])", [space_ids]
-        thresholds, edge_params = "%s::timestamptz[]", [instants]
-        seconds = "EXTRACT(EPOCH FROM (next_ts - ts))"
     else:
         spaces, space_params = "o.space_id IN (SELECT value FROM json_each(%s))", [json.dumps(space_ids)]
+    if connection.vendor == "postgresql":
+        thresholds, edge_params = "%s::timestamptz[]", [instants]
+        seconds = "EXTRACT(EPOCH FROM (next_ts - ts))"
+        # The highest count, and of its rows the earliest: arrays compare element by element.
+        max_at = "-(MAX(ARRAY[c::float8, -EXTRACT(EPOCH FROM ts)::float8]))[2]"
+    else:
         thresholds, edge_params = "%s", [json.dumps(instants)]
         seconds = "(julianday(next_ts) - julianday(ts)) * 86400.0"
+        max_at = "first_at_max(c, ts)"  # occupancy.apps registers it
     sql = f"""
-        SELECT space_id, bucket, MIN(c), MAX(c), MIN(CASE WHEN c = top THEN ts END),
+        SELECT space_id, bucket, MIN(c), MAX(c), {max_at},
                SUM(CASE WHEN kind = {Kind.ENTRANCE} THEN 1 ELSE 0 END),
                SUM(CASE WHEN kind = {Kind.EXIT} THEN 1 ELSE 0 END),
                MAX(pending), MIN(ts), MAX(ts),
-               MAX(CASE WHEN next_ts IS NULL THEN c END), MAX(CASE WHEN next_ts IS NULL THEN pending END),
-               SUM(CASE WHEN next_ts IS NULL THEN 0 ELSE c * {seconds} END)
+               MAX(CASE WHEN last = 1 THEN c END), MAX(CASE WHEN last = 1 THEN pending END),
+               SUM(CASE WHEN last = 1 THEN 0 ELSE c * {seconds} END)
         FROM (
-            SELECT *, LEAD(ts) OVER (PARTITION BY space_id, bucket ORDER BY ts, kind, dpu_id) AS next_ts,
-                   MAX(c) OVER (PARTITION BY space_id, bucket) AS top
+            SELECT *, CASE WHEN next_bucket IS NULL OR next_bucket <> bucket THEN 1 ELSE 0 END AS last
             FROM (
-                SELECT o.space_id, width_bucket(o.{ts}, {thresholds}) AS bucket, o.{ts} AS ts, o.kind, o.dpu_id,
-                       o.{q("count")} AS c,
-                       CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END AS pending
-                FROM {occupancy} o
-                WHERE {spaces} AND o.{ts} >= %s AND o.{ts} < %s
-            ) r
-        ) w
+                SELECT r.*, LEAD(ts) OVER w AS next_ts, LEAD(bucket) OVER w AS next_bucket
+                FROM (
+                    SELECT o.space_id, width_bucket(o.{ts}, {thresholds}) AS bucket, o.{ts} AS ts, o.kind,
+                           o.dpu_id, o.{q("count")} AS c,
+                           CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END AS pending
+                    FROM {occupancy} o
+                    WHERE {spaces} AND o.{ts} >= %s AND o.{ts} < %s
+                ) r
+                WINDOW w AS (PARTITION BY space_id ORDER BY ts, kind, dpu_id)
+            ) n
+        ) b
         GROUP BY space_id, bucket"""
     params = [*edge_params, db_instant(cutoff), *space_params, instants[0], instants[-1]]
     found: dict[int, dict[int, _Row]] = {space_id: {} for space_id in space_ids}
@@ -219,7 +234,7 @@ def _bucket_rows(space_ids: list[int], edges: list[datetime], cutoff: datetime) 
             found[space_id][bucket] = _Row(
                 low=low,
                 high=high,
-                high_at=from_db_instant(high_at),
+                high_at=_instant(high_at),
                 entrances=entrances,
                 exits=exits,
                 pending=bool(pending),
@@ -230,6 +245,28 @@ def _bucket_rows(space_ids: list[int], edges: list[datetime], cutoff: datetime) 
                 area=float(area or 0),
             )
     return found
+
+
+def _instant(value) -> datetime:
+    """An instant from the bucket query: seconds since the epoch (PostgreSQL's max_at), else a database instant."""
+    if isinstance(value, float):
+        return datetime.fromtimestamp(round(value, 3), UTC)
+    return from_db_instant(value)
+
+
+class FirstAtMax:
+    """SQLite aggregate first_at_max(count, instant): the earliest instant among the rows with the highest count
+    (PostgreSQL's max_at compares arrays instead)."""
+
+    def __init__(self):
+        self.best = None
+
+    def step(self, count, instant) -> None:
+        if self.best is None or (-count, instant) < self.best:
+            self.best = (-count, instant)
+
+    def finalize(self):
+        return None if self.best is None else self.best[1]
 
 
 @lru_cache(maxsize=16)

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from config.api import format_instant
 from dpu.models import to_millisecond
 from occupancy.models import OccupancyReset
 from occupancy.services.recalculate import occupancy_recalculate
@@ -28,7 +29,7 @@ def reset_create(
                 reset.save()
         except IntegrityError:  # the unique constraint decides, also against a concurrent request
             raise ValidationError(
-                {"timestamp": f"Space {space.name!r} already has a reset at {reset.timestamp.isoformat()}."}
+                {"timestamp": f"Space {space.name!r} already has a reset at {format_instant(reset.timestamp)}."}
             ) from None
         occupancy_recalculate(since_by_space={space.pk: reset.timestamp}, to_next_reset=True, now=now)
     return reset
