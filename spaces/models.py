@@ -62,6 +62,11 @@ class Space(TimeStampedModel):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
+    def clean(self) -> None:
+        # A count held at zero cannot also have been reset below it: the operator's resets say otherwise.
+        if self.pk is not None and not self.allow_negative and self.resets.filter(count__lt=0).exists():
+            raise ValidationError({"allow_negative": "This space has resets to a count below zero; delete them first."})
+
 
 class Doorway(TimeStampedModel):
     """A passage between two sides, each a Space or outside (null). A DPU watches one doorway at a time."""

@@ -5,7 +5,7 @@ from datetime import datetime, time
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from occupancy.models import OccupancyReset, SpaceOccupancy
+from occupancy.models import SpaceOccupancy
 from occupancy.services import occupancy_rebuild
 from spaces.models import Doorway, Space
 
@@ -47,12 +47,6 @@ def space_update(*, space: Space, now: datetime | None = None, **changes) -> Spa
         for field, value in changes.items():
             setattr(space, field, value)
         space.full_clean()
-        if (
-            before.allow_negative
-            and not space.allow_negative
-            and OccupancyReset.objects.filter(space=space, count__lt=0).exists()
-        ):
-            raise ValidationError({"allow_negative": "This space has resets to a count below zero; delete them first."})
         try:
             with transaction.atomic():
                 space.save()

@@ -117,21 +117,27 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
     # Rows appended after all of a space's rows, with no reset among them, got their counts as they were inserted;
     # the rest recount, each up to its first reset after the new events (one of those just added, maybe).
     by_id = {space.space_id: space for space in locked}
-    stale = []
+    plain, segmented = [], []
     for scope in scopes:
         space, last = by_id[scope.space_id], through[scope.space_id]
-        if space.daily is None:
-            if not scope.appends(last):
-                stale.append(scope)
+        first_reset = scope.next_reset
+        if space.daily is not None:
+            first_daily = space.daily.next(scope.since)  # the first of the daily reset rows just added
+            first_reset = first_daily if first_reset is None else min(first_reset, first_daily)
+        if scope.appends(last) and (first_reset is None or first_reset >= last):
             continue
-        if scope.appends(last) and space.daily.next(scope.since) >= last:
-            continue
-        until = space.daily.next(last)
-        stale.append(scope if scope.until is not None and scope.until <= until else _with_until(scope, until))
-    if stale:
-        # Planned for its `since` each time: how many rows follow it decides between walking the index and
-        # scanning the table.
-        cursor.execute(*sql.recount(stale, boundary=boundary))
+        if space.daily is not None:
+            until = space.daily.next(last)
+            scope = scope if scope.until is not None and scope.until <= until else _with_until(scope, until)
+        # Resets among the rows to recount need the segmented recount; most late events have none before `until`.
+        (segmented if first_reset is not None and (scope.until is None or first_reset < scope.until) else plain).append(
+            scope
+        )
+    # Planned for its `since` each time: how many rows follow it decides between walking the index and scanning the
+    # table.
+    for group, is_segmented in ((plain, False), (segmented, True)):
+        if group:
+            cursor.execute(*sql.recount(group, boundary=boundary, segmented=is_segmented))
 
 
 def _recalculate_layout(cursor, sql: Sql, locked: list[Locked]) -> None:
@@ -157,7 +163,7 @@ def _recalculate_layout(cursor, sql: Sql, locked: list[Locked]) -> None:
             daily += [(space_id, instant) for instant in instants]
         if daily:
             cursor.execute(*sql.insert_daily(daily))
-    cursor.execute(*sql.recount(scopes, boundary=boundary))
+    cursor.execute(*sql.recount(scopes, boundary=boundary, segmented=True))
 
 
 def _with_until(scope: Scope, until: datetime) -> Scope:
