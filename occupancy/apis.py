@@ -53,27 +53,30 @@ SERIES_PARAMS = ("start", "end", "interval", "tz", "format")
 
 def _series_json(series: SpaceSeries) -> dict:
     """A series as the API writes it; plain dicts, not serializers: a year of hours is 8,760 buckets."""
+    buckets = series.buckets
+    # Each edge is the end of one bucket and the start of the next: written once.
+    edges = [format_instant(bucket.start) for bucket in buckets] + [format_instant(series.end)]
     return {
         "space_id": series.space_id,
         "time_zone": series.time_zone,
-        "start": format_instant(series.start),
-        "end": format_instant(series.end),
+        "start": edges[0],
+        "end": edges[-1],
         "interval": None if series.interval is None else str(series.interval),
         "buckets": [
             {
-                "start": format_instant(bucket.start),
-                "end": format_instant(bucket.end),
+                "start": edges[number],
+                "end": edges[number + 1],
                 "count": bucket.count,
                 "min": bucket.min,
                 "max": bucket.max,
-                "max_at": format_instant(bucket.max_at),
+                "max_at": edges[number] if bucket.max_at == bucket.start else format_instant(bucket.max_at),
                 "average": round(bucket.average, 6),
                 "entrances": bucket.entrances,
                 "exits": bucket.exits,
                 "utilization": None if bucket.utilization is None else round(bucket.utilization, 6),
                 "settled": bucket.settled,
             }
-            for bucket in series.buckets
+            for number, bucket in enumerate(buckets)
         ],
     }
 

@@ -51,9 +51,11 @@ class DailyReset:
             day += timedelta(days=1)
 
     def between(self, first: datetime, last: datetime) -> list[datetime]:
-        """Every daily reset from the next at or after `first` to the next at or after `last`, in order."""
+        """Every daily reset from the next at or after `first` to the next after `last`, in order: the daily
+        resets the rows from `first` to `last` need, whichever kind the row at `last` is (one more changes
+        nothing: it sets 0 where the count is 0 already)."""
         instants = [self.next(first)]
-        end = self.next(last)
+        end = self.next(last, strictly_after=True)
         day = instants[0].astimezone(self.zone).date()
         while instants[-1] < end:
             day += timedelta(days=1)

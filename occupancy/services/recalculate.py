@@ -11,6 +11,7 @@ from django.utils import timezone
 from config.sql import execute, from_db_instant
 from occupancy.calendar import DailyReset
 from occupancy.models import SpaceOccupancy
+from occupancy.services.blocks import blocks_refresh
 from occupancy.sql import EARLIEST, Scope, Sql
 from spaces.models import Space
 
@@ -117,7 +118,7 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
     # Rows appended after all of a space's rows, with no reset among them, got their counts as they were inserted;
     # the rest recount, each up to its first reset after the new events (one of those just added, maybe).
     by_id = {space.space_id: space for space in locked}
-    plain, segmented = [], []
+    plain, segmented, changed = [], [], []
     for scope in scopes:
         space, last = by_id[scope.space_id], through[scope.space_id]
         first_reset = scope.next_reset
@@ -125,6 +126,7 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
             first_daily = space.daily.next(scope.since)  # the first of the daily reset rows just added
             first_reset = first_daily if first_reset is None else min(first_reset, first_daily)
         if scope.appends(last) and (first_reset is None or first_reset >= last):
+            changed.append((scope.space_id, scope.since, last))
             continue
         if space.daily is not None:
             until = space.daily.next(last)
@@ -133,11 +135,13 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
         (segmented if first_reset is not None and (scope.until is None or first_reset < scope.until) else plain).append(
             scope
         )
+        changed.append((scope.space_id, scope.since, scope.until))
     # Planned for its `since` each time: how many rows follow it decides between walking the index and scanning the
     # table.
     for group, is_segmented in ((plain, False), (segmented, True)):
         if group:
             cursor.execute(*sql.recount(group, boundary=boundary, segmented=is_segmented))
+    blocks_refresh(cursor, changed, replace=False)  # ingest only adds rows
 
 
 def _recalculate_layout(cursor, sql: Sql, locked: list[Locked]) -> None:
@@ -164,6 +168,7 @@ def _recalculate_layout(cursor, sql: Sql, locked: list[Locked]) -> None:
         if daily:
             cursor.execute(*sql.insert_daily(daily))
     cursor.execute(*sql.recount(scopes, boundary=boundary, segmented=True))
+    blocks_refresh(cursor, [(scope.space_id, scope.since, scope.until) for scope in scopes], replace=True)
 
 
 def _with_until(scope: Scope, until: datetime) -> Scope:
