@@ -1,5 +1,7 @@
 """Who may call the API: every endpoint needs a signed-in user (DRF token or session); only staff may write."""
 
+import json
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -9,7 +11,8 @@ from rest_framework.test import APIClient
 
 from dpu.models import Dpu, DpuAssignment, DpuEvent
 from dpu.services import dpu_token_rotate
-from occupancy.models import SpaceOccupancy
+from occupancy.models import OccupancyReset, SpaceOccupancy
+from occupancy.services import reset_create
 from occupancy.tests.factories import Floorplan, floorplan
 from spaces.models import Doorway, Space
 
@@ -21,6 +24,12 @@ READS = {
     "dpu-list": lambda plan: "/dpu/",
     "assignment-list": lambda plan: "/dpu/283/assignments",
     "space-count": lambda plan: f"/space/{plan.a.id}/count",
+    "space-detail": lambda plan: f"/space/{plan.a.id}",
+    "space-list-at": lambda plan: "/space/?ts=2018-02-25T00:00:00Z",
+    "space-resets": lambda plan: f"/space/{plan.a.id}/resets",
+    "space-counts": lambda plan: f"/space/{plan.a.id}/counts?start=2018-02-24&end=2018-02-25&interval=1h",
+    "counts": lambda plan: f"/counts?spaces={plan.a.id},{plan.b.id}&start=2018-02-24&end=2018-02-25",
+    "counts-csv": lambda plan: f"/counts?spaces={plan.a.id}&start=2018-02-24&end=2018-02-25&format=csv",
 }
 # Each body is valid, so that a refusal below is about who asks, never about what they sent.
 WRITES = {
@@ -32,6 +41,7 @@ WRITES = {
         {"doorway": plan.x.id, "enters": None, "valid_from": "2018-02-25T00:00:00Z"},
     ),
     "events": lambda plan: ("/events", [{"dpu_id": 283, "timestamp": "2018-02-24T08:45:21.893Z", "direction": 1}]),
+    "reset-create": lambda plan: (f"/space/{plan.a.id}/resets", {"timestamp": "2018-02-24T09:00:00Z", "count": 3}),
 }
 
 
@@ -334,3 +344,102 @@ def test_a_dashboard_token_is_never_given_to_staff(sam):
         call_command("dashboard_token", sam.username, stdout=StringIO())
 
     assert not Token.objects.filter(user=sam).exists()
+
+
+# --- changing and removing: PATCH /space/<id>, DELETE /space/<id>/resets/<id> ---------------------------------------
+
+# Each valid, so that a refusal is about who asks. The reset to delete is made by the `reset` fixture.
+CHANGES = {
+    "space-patch": lambda plan, reset: ("PATCH", f"/space/{plan.a.id}", {"capacity": 12, "allow_negative": True}),
+    "reset-delete": lambda plan, reset: ("DELETE", f"/space/{plan.a.id}/resets/{reset.id}", None),
+}
+
+
+@pytest.fixture
+def reset(plan) -> OccupancyReset:
+    """A reset of A to 2 people at 2018-02-24T09:00Z."""
+    return reset_create(space=plan.a, timestamp=datetime(2018, 2, 24, 9, tzinfo=UTC), count=2)
+
+
+def settings_state() -> dict:
+    """state(), plus what a PATCH or a DELETE changes without adding rows: settings, resets, occupancy rows."""
+    return state() | {
+        "spaces": list(Space.objects.order_by("id").values_list("id", "allow_negative", "capacity")),
+        "resets": list(OccupancyReset.objects.order_by("id").values_list("id", "timestamp", "count")),
+        "occupancy": list(SpaceOccupancy.objects.order_by("id").values_list("id", "count", "modified")),
+    }
+
+
+def send_change(client, endpoint: str, plan, reset):
+    method, path, body = CHANGES[endpoint](plan, reset)
+    return client.generic(method, path, json.dumps(body) if body is not None else "", content_type="application/json")
+
+
+@pytest.mark.parametrize("endpoint", CHANGES)
+def test_anonymous_changes_are_unauthorised_and_change_nothing(plan, reset, endpoint):
+    before = settings_state()
+
+    response = send_change(APIClient(), endpoint, plan, reset)
+
+    assert response.status_code == 401
+    assert settings_state() == before
+
+
+@pytest.mark.parametrize("endpoint", CHANGES)
+def test_readers_may_not_change_and_change_nothing(reader_client, plan, reset, endpoint):
+    before = settings_state()
+
+    response = send_change(reader_client, endpoint, plan, reset)
+
+    assert response.status_code == 403
+    assert response.json()["detail"]
+    assert settings_state() == before
+
+
+@pytest.mark.parametrize("endpoint", CHANGES)
+def test_a_dashboard_token_changes_nothing(plan, reset, endpoint):
+    before = settings_state()
+
+    response = send_change(dashboard_client(), endpoint, plan, reset)
+
+    assert response.status_code == 403
+    assert settings_state() == before
+
+
+@pytest.mark.parametrize("endpoint", CHANGES)
+def test_a_dpu_token_changes_nothing(plan, reset, endpoint):
+    before = settings_state()
+
+    response = send_change(dpu_client(plan.dpu_283), endpoint, plan, reset)
+
+    assert response.status_code == 403
+    assert settings_state() == before
+
+
+@pytest.mark.parametrize("endpoint", CHANGES)
+def test_staff_may_change(staff_client, plan, reset, endpoint):
+    before = settings_state()
+
+    response = send_change(staff_client, endpoint, plan, reset)
+
+    assert response.status_code in (200, 204)
+    assert settings_state() != before
+
+
+def test_readers_may_not_post_a_reset_to_an_unknown_space_either(reader_client, plan):
+    # Refused for who asks before anything about the space is looked up: a reader learns nothing from a 404.
+    response = reader_client.post(
+        "/space/999999/resets", {"timestamp": "2018-02-24T09:00:00Z", "count": 3}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert not OccupancyReset.objects.exists()
+
+
+def test_a_dashboard_token_posts_no_reset(plan):
+    before = settings_state()
+
+    response = dashboard_client().post(*WRITES["reset-create"](plan), format="json")
+
+    assert response.status_code == 403
+    assert settings_state() == before
