@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from dpu.models import DpuEvent
 from dpu.services import event_ingest
-from occupancy.models import SpaceOccupancy
+from occupancy.models import OccupancyBlock, SpaceOccupancy
 from occupancy.tests.factories import NOW, event, floorplan
 from spaces.models import Space
 
@@ -141,6 +141,29 @@ def test_check_fails_on_any_difference_and_rebuild_repairs_it(sample, damage):
         call_command("occupancy_check", stdout=StringIO(), stderr=err)
 
     assert "space A, event" in err.getvalue()
+    run("occupancy_rebuild", "--space", str(a.id))
+    assert run("occupancy_check").strip() == "Occupancy matches the raw events."
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(
+            lambda a: OccupancyBlock.objects.filter(space=a).order_by("start")[:1].get().delete(), id="missing"
+        ),
+        pytest.param(lambda a: OccupancyBlock.objects.filter(space=a, high__gt=0).update(high=99), id="high wrong"),
+        pytest.param(lambda a: OccupancyBlock.objects.filter(space=a).update(area=F("area") + 1), id="area wrong"),
+    ],
+)
+def test_check_finds_a_five_minute_block_that_differs_from_the_rows_and_rebuild_repairs_it(sample, damage):
+    a, _ = sample
+    damage(a)
+    err = StringIO()
+
+    with pytest.raises(CommandError, match="differ from the raw events"):
+        call_command("occupancy_check", stdout=StringIO(), stderr=err)
+
+    assert "space A, block at 2018-" in err.getvalue()
     run("occupancy_rebuild", "--space", str(a.id))
     assert run("occupancy_check").strip() == "Occupancy matches the raw events."
 
