@@ -35,7 +35,8 @@ def api_path(route: str, view, name: str):
 
 def format_instant(instant: datetime) -> str:
     """UTC with milliseconds and a Z, as DPUs send them: 2018-02-24T08:45:21.893Z."""
-    instant = instant.astimezone(UTC)
+    if instant.utcoffset():
+        instant = instant.astimezone(UTC)
     # Not strftime: its %Y gives "1", not "0001", for years before 1000.
     return instant.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
