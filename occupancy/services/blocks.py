@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from config.sql import db_instant, q, typed, values_rows
+from config.sql import db_instant, execute, q, typed, values_rows
 from occupancy.models import OccupancyBlock, SpaceOccupancy
 
 BLOCK = timedelta(minutes=OccupancyBlock.MINUTES)
@@ -128,4 +128,5 @@ def blocks_refresh(cursor, spans: Sequence[tuple[int, datetime, datetime | None]
             entrances = excluded.entrances, exits = excluded.exits, area = excluded.area,
             end_count = excluded.end_count, pending_changed = excluded.pending_changed,
             end_pending_changed = excluded.end_pending_changed"""
-    cursor.execute(sql, [*params, db_instant(LATEST)])
+    # Ingest runs this for every batch: small ones prepared, like its other statements (config.sql.execute).
+    execute(cursor, sql, [*params, db_instant(LATEST)], rows=None if replace else len(spans))
