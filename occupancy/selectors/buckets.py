@@ -87,7 +87,7 @@ def space_series(
     for zone_name, members in groups.items():
         local = ZoneInfo(zone_name)
         edges = _edges(start, end, interval, local)
-        starts = _counts_before(members, start, cutoff)
+        starts = _counts_before(members, edges[0], cutoff)
         # Edges on five-minute marks (all but odd intervals and starts) read the blocks: one row per five minutes
         # that saw a change, instead of every change.
         aligned = all((edge - EPOCH) % BLOCK == ZERO for edge in edges)
