@@ -5,7 +5,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from occupancy.models import OccupancyBlock, SpaceOccupancy
 from occupancy.services.recalculate import occupancy_rebuild
@@ -71,14 +73,27 @@ def occupancy_check(*, space_ids: Iterable[int] | None = None) -> list[Differenc
 
 
 def _blocks(space_ids: list[int]) -> dict[tuple[str, object], tuple]:
-    """The five-minute blocks by (space name, start). Areas to a millionth of a person-second: sums of the same
-    terms in another order may differ past that."""
-    fields = ["start_count", "low", "high", "high_at", "entrances", "exits", "area", "end_count", "pending_changed"]
+    """The five-minute blocks in which the count moved, by (space name, start). Areas to a millionth of a
+    person-second: sums of the same terms in another order may differ past that."""
+    fields = ["start_count", "low", "high", "high_at", "entrances", "exits", "area", "end_count"]
+    # Counts over time read a pending change only while it is younger than the settle age; the settle job marks
+    # rows settled without rewriting their blocks, so an older one is the same as none.
+    cutoff = timezone.now() - settings.OCCUPANCY_SETTLE_AFTER
+
+    def recent(changed):
+        return changed if changed is not None and changed > cutoff else None
+
     found = {}
     for block in OccupancyBlock.objects.filter(space_id__in=space_ids).select_related("space"):
+        if block.entrances == block.exits == 0 and block.start_count == block.low == block.high == block.end_count:
+            continue  # the count did not move: the same as no block (the rows of a spare daily reset, say)
         values = [getattr(block, field) for field in fields]
         values[fields.index("area")] = round(block.area, 6)
-        found[(block.space.name, block.start)] = (*values, block.end_pending_changed)
+        found[(block.space.name, block.start)] = (
+            *values,
+            recent(block.pending_changed),
+            recent(block.end_pending_changed),
+        )
     return found
 
 
