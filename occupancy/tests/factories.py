@@ -1,9 +1,12 @@
 """Test building blocks for counting: the FLOORPLAN.md building, events at fixed instants, and row snapshots."""
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 
@@ -93,3 +96,10 @@ def sample_events() -> list[EventIn]:
             )
             for row in csv.DictReader(handle)
         ]
+
+
+@contextmanager
+def clock(instant: datetime) -> Iterator[None]:
+    """django.utils.timezone.now() is `instant`: what the API calls now, and the reset rules' clock."""
+    with mock.patch("django.utils.timezone.now", return_value=instant):
+        yield
