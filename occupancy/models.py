@@ -17,13 +17,14 @@ class OccupancyReset(TimeStampedModel):
     """
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="resets", db_index=False)
-    timestamp = models.DateTimeField()
-    count = models.IntegerField()
+    timestamp = models.DateTimeField(help_text="UTC, like every instant the service keeps.")
+    count = models.IntegerField(help_text="How many people were in the space at that instant.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:
+        verbose_name = "reset"
         ordering = ["space", "timestamp"]
         constraints = [
             # Two different counts at one instant would make the count there depend on which was entered last.
@@ -31,7 +32,7 @@ class OccupancyReset(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.space} set to {self.count} at {self.timestamp.isoformat()}"
+        return f"{self.count} in {self.space} at {self.timestamp:%Y-%m-%d %H:%M:%S} UTC"
 
     def clean(self) -> None:
         # The rules of event timestamps: a reset says what was counted, at an instant the service can count.

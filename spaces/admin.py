@@ -12,13 +12,19 @@ class ResetInline(admin.TabularInline):
     never edited in place (delete it and add the right one)."""
 
     model = OccupancyReset
-    fields = ["timestamp", "count", "created_by", "created"]
-    readonly_fields = ["created_by", "created"]
+    fields = ["timestamp", "local_time", "count", "created_by", "created"]
+    readonly_fields = ["local_time", "created_by", "created"]
     ordering = ["-timestamp"]
     extra = 0
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="in the space's time zone")
+    def local_time(self, reset: OccupancyReset) -> str:
+        if reset.pk is None:
+            return "-"
+        return reset.timestamp.astimezone(reset.space.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @admin.register(Space)
