@@ -1,4 +1,5 @@
-"""The five benchmarks of the issue. Each takes the run's Context and returns its rows of the table.
+"""The benchmarks of the issue but counts over time (bench/series.py). Each takes the run's Context and returns
+its rows of the table.
 
 They run in the bench process, with Django set up on the bench database (for the layout, the SQL fills and the
 checks), against the gunicorn server of bench/server.py over real HTTP on 127.0.0.1.
@@ -28,6 +29,7 @@ LOADER_TIMEOUT = 3 * 3600  # seconds: the loader is killed past this, so that a 
 COUNT_TARGET, P99_TARGET, INGEST_TARGET = 0.8, 1.5, 0.5
 BATCH_TARGETS = {"in order": 20_000, "shuffled": 5_000}
 LATE_D1_TARGET, LINEAR_SLACK = 2.0, 1.5
+LATE_RESET_TARGET = 2.0  # a late event just before a reset: about what an in-order event costs, whatever d
 BACKFILL_TARGET, MEMORY_GROWTH_LIMIT = 0.3, 1.25
 
 
@@ -242,48 +244,91 @@ def batch_ingest(ctx: Context) -> list[Result]:
 
 def late_events(ctx: Context) -> list[Result]:
     """The time of POSTing one event that lands d rows before the end of a space's history, against an in-order
-    event on the same history. Each d gets a fresh, settled history; its repeats land one after another."""
-    from occupancy.models import SpaceOccupancy
+    event on the same history. Each d gets a fresh, settled history; its repeats land one after another.
 
+    Then again on a space with a daily reset that falls just after where the late events land, d rows before the
+    end: a reset ends what a late event recounts, so these should cost what an in-order event costs, whatever d.
+    """
     scale = ctx.scale
     costs: dict[int, float] = {}
+    reset_costs: dict[int, float] = {}
     after = pending = 0.0
     for distance in (0, *scale.late_distances):
-        log(f"late events, d = {distance}")
-        db.reset()
-        plan = star_building(spaces=1, prefix="late-")
-        layout = db.create_layout(plan)
-        space_id, serial = layout.space_ids[0], plan.dpus[0].serial
-        history = db.fill_sawtooth([(space_id, layout.dpu_ids[serial])], rows_per_space=scale.late_history)
-        client = load.Client(ctx.port, ctx.token)
-        next_in_order = history.last + history.step
-        rows = SpaceOccupancy.objects.filter(space_id=space_id).order_by(*SpaceOccupancy.LATEST_FIRST)
+        costs[distance], later = _late_run(ctx, distance, daily=False)
+        if later is not None:
+            after, pending = later
+    for distance in (0, *scale.late_distances):
+        reset_costs[distance], _ = _late_run(ctx, distance, daily=True)
+    return [*_late_results(scale, costs, after, pending), *_reset_results(scale, reset_costs, costs[0])]
 
-        try:
-            for _ in range(2):  # warm the worker's connection and caches
-                _post_one(client, serial, next_in_order)
+
+def _late_run(ctx: Context, distance: int, *, daily: bool) -> tuple[float, tuple[float, int] | None]:
+    """The median time of `late_repeats` events d rows late (in order when d is 0) on a fresh history; for the
+    plain history's largest d, also (the median in-order event after them, the rows they left pending).
+
+    With `daily`, the space's daily reset falls halfway between the d-th latest row and the row before it, and
+    the late events land just before that reset."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from occupancy.models import SpaceOccupancy
+    from occupancy.services import occupancy_check, occupancy_settle
+    from spaces.models import Space
+    from spaces.services import space_update
+
+    scale = ctx.scale
+    log(f"late events, d = {distance}{', daily reset after it' if daily else ''}")
+    db.reset()
+    plan = star_building(spaces=1, prefix="late-")
+    layout = db.create_layout(plan)
+    space_id, serial = layout.space_ids[0], plan.dpus[0].serial
+    history = db.fill_sawtooth([(space_id, layout.dpu_ids[serial])], rows_per_space=scale.late_history)
+    reset_at = None
+    if daily:
+        # Rows are at whole steps (plus under a second); halfway to the (rows - d)-th, d rows come after the reset.
+        reset_at = history.first + history.step * (scale.late_history - max(distance, 1)) - history.step / 2
+        space_update(space=Space.objects.get(pk=space_id), daily_reset=reset_at.time())  # rebuilds the history
+        # Settled as the plain fill is: rows of a long-past history whose last change is older than the settle age,
+        # and what the service derives from them derived again from the settled rows, as after the plain fill.
+        occupancy_settle(space_ids=[space_id], now=timezone.now() + settings.OCCUPANCY_SETTLE_AFTER * 2)
+        db.analyze(("occupancy_spaceoccupancy", *db.derive([space_id])))
+        behind = SpaceOccupancy.objects.filter(space_id=space_id, timestamp__gt=reset_at)
+        behind = behind.exclude(kind=SpaceOccupancy.Kind.DAILY_RESET).count()
+        if distance and behind != distance:
+            ctx.problems.append(f"Late events before a reset: {behind:,} rows after the reset, not {distance:,}.")
+    client = load.Client(ctx.port, ctx.token)
+    next_in_order = history.last + history.step
+    rows = SpaceOccupancy.objects.filter(space_id=space_id).exclude(kind=SpaceOccupancy.Kind.DAILY_RESET)
+    rows = rows.order_by(*SpaceOccupancy.LATEST_FIRST)
+    later = None
+    try:
+        for _ in range(2):  # warm the worker's connection and caches
+            _post_one(client, serial, next_in_order)
+            next_in_order += timedelta(seconds=1)
+        times = []
+        for repeat in range(scale.late_repeats):
+            if distance == 0:
+                instant, next_in_order = next_in_order, next_in_order + timedelta(seconds=1)
+            elif reset_at is not None:
+                instant = reset_at - timedelta(milliseconds=repeat + 1)  # the row before is half a step earlier
+            else:
+                # Just before the d-th latest row: d rows come after it, whatever earlier repeats added.
+                instant = rows.values_list("timestamp", flat=True)[distance - 1] - timedelta(milliseconds=repeat + 1)
+            times.append(_post_one(client, serial, instant))
+        if not daily and distance == scale.late_distances[-1]:
+            left_pending = SpaceOccupancy.objects.filter(space_id=space_id, status="pending").count()
+            in_order = []
+            for _ in range(scale.late_repeats):
+                in_order.append(_post_one(client, serial, next_in_order))
                 next_in_order += timedelta(seconds=1)
-            times = []
-            for repeat in range(scale.late_repeats):
-                if distance == 0:
-                    instant, next_in_order = next_in_order, next_in_order + timedelta(seconds=1)
-                else:
-                    # Just before the d-th latest row: d rows come after it, whatever earlier repeats added.
-                    instant = rows.values_list("timestamp", flat=True)[distance - 1] - timedelta(
-                        milliseconds=repeat + 1
-                    )
-                times.append(_post_one(client, serial, instant))
-            costs[distance] = statistics.median(times)
-            if distance == scale.late_distances[-1]:
-                pending = SpaceOccupancy.objects.filter(space_id=space_id, status="pending").count()
-                times = []
-                for _ in range(scale.late_repeats):
-                    times.append(_post_one(client, serial, next_in_order))
-                    next_in_order += timedelta(seconds=1)
-                after = statistics.median(times)
-        finally:
-            client.close()
-    return _late_results(scale, costs, after, pending)
+            later = (statistics.median(in_order), left_pending)
+    finally:
+        client.close()
+    # The figures are of right answers only: the rows the late events left equal a rebuild from the events.
+    differences = occupancy_check(space_ids=[space_id])
+    if differences:
+        ctx.problems.append(f"Late events, d = {distance}, daily reset {daily}: {differences[0]} (and others).")
+    return statistics.median(times), later
 
 
 def _post_one(client: load.Client, serial: int, instant: datetime) -> float:
@@ -347,6 +392,40 @@ def _late_results(scale: Scale, costs: dict[int, float], after: float, pending: 
             detail=f"{pending:,} rows of the space pending (rows a late event changed stay pending for an hour)",
         )
     )
+    return results
+
+
+def _reset_results(scale: Scale, costs: dict[int, float], plain_in_order: float) -> list[Result]:
+    in_order = costs[0]
+    results = [
+        Result(
+            key="late.reset.in_order",
+            name="In-order event, space with a daily reset",
+            value=_ms(in_order),
+            unit="ms",
+            baseline=_ms(plain_in_order),
+            baseline_name="in-order event, space without one",
+            ratio=in_order / plain_in_order,
+            detail=f"median of {scale.late_repeats}, one POST each",
+        )
+    ]
+    for distance in scale.late_distances:
+        ratio = costs[distance] / in_order
+        results.append(
+            Result(
+                key=f"late.reset.d{distance}",
+                name=f"Late event, {distance:,} row{'s' if distance > 1 else ''} late, a daily reset just after it",
+                value=_ms(costs[distance]),
+                unit="ms",
+                baseline=_ms(in_order),
+                baseline_name=f"in-order event, same space, {scale.late_history:,}-row history",
+                ratio=ratio,
+                detail=f"median of {scale.late_repeats}, one POST each; "
+                f"{distance:,} row{'s' if distance > 1 else ''} after the reset",
+                target=f"≤ {LATE_RESET_TARGET}x in-order",
+                passed=ratio <= LATE_RESET_TARGET,
+            )
+        )
     return results
 
 

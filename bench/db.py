@@ -20,6 +20,7 @@ from bench.generate import EPOCH, START, Building
 BASE_DIR = Path(__file__).resolve().parent.parent
 SETTINGS = "bench.settings"
 BARE_TABLE = "bench_bare_event"  # the baselines' event table (bench/baseline.py)
+DERIVED_TABLES = ("occupancy_occupancyblock",)  # derived from the occupancy rows: refilled and emptied with them
 SAWTOOTH = 50  # filled histories rise from 0 to this and fall back to 0, again and again
 
 
@@ -188,9 +189,12 @@ def staff_token() -> str:
 
 
 def reset(tables: tuple[str, ...] = DOMAIN_TABLES) -> None:
-    """Empty the layout, events, occupancy and bare tables (users and tokens stay), ids from 1 again."""
+    """Empty the layout, events, occupancy and bare tables (users and tokens stay), ids from 1 again; emptying the
+    occupancy rows also empties what is derived from them."""
     from django.db import connection
 
+    if "occupancy_spaceoccupancy" in tables:
+        tables = (*tables, *DERIVED_TABLES)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
@@ -262,7 +266,8 @@ def fill_sawtooth(pairs: list[tuple[int, int]], *, rows_per_space: int, step_ms:
     The DPU must hang over a doorway between the space and outside, entering the space. Row i is a +1 or -1
     event at START + i * step_ms (plus 1 to 997 ms, so that no instant is a whole second: SQLite stores those
     without a fraction) with the count the service would give it: a sawtooth from 0 up to SAWTOOTH and down to 0,
-    never clamped. Ids continue from the tables' largest; rows are settled; the tables are analyzed.
+    never clamped. Ids continue from the tables' largest; rows are settled; the service's five-minute blocks are
+    derived from them (`derive`); the tables are analyzed.
     """
     from django.db import connection
 
@@ -327,9 +332,26 @@ def fill_sawtooth(pairs: list[tuple[int, int]], *, rows_per_space: int, step_ms:
         else:
             cursor.execute("DROP TABLE temp.bench_pairs")
         filled = time.monotonic() - started
-    analyze(("dpu_dpuevent", "occupancy_spaceoccupancy"))
     print(f"  filled {total:,} events and occupancy rows in {filled:.1f} s", file=sys.stderr, flush=True)
+    derived = derive([space for space, _ in pairs])
+    analyze(("dpu_dpuevent", "occupancy_spaceoccupancy", *derived))
     return History(rows_per_space=rows_per_space, first=START, step=timedelta(milliseconds=step_ms))
+
+
+def derive(space_ids: list[int]) -> tuple[str, ...]:
+    """What the service derives from the occupancy rows (the five-minute blocks that counts over time read), over
+    the spaces' whole histories, by the service's own code, as its migration does for existing rows; the tables
+    written."""
+    from django.db import connection
+
+    from occupancy.services.blocks import blocks_refresh
+    from occupancy.sql import EARLIEST
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        blocks_refresh(cursor, [(space_id, EARLIEST, None) for space_id in space_ids], replace=True)
+    print(f"  derived the five-minute blocks in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    return DERIVED_TABLES
 
 
 def analyze(tables: tuple[str, ...]) -> None:

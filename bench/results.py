@@ -41,6 +41,13 @@ class Scale:
     backfill_events: int
     backfill_spaces: int
     backfill_dpus: int
+    series_spaces: int  # spaces of the counts-over-time history; GET /counts asks for all of them at once
+    series_rows: dict[str, int]  # occupancy rows per space, per database vendor, spread over more than a year
+    series_day_requests: int  # timed one-day GET /space/<id>/counts, against
+    series_lookups: int  # timed count lookups on the same history
+    series_warmup: int
+    series_year_requests: int  # timed one-year requests, one at a time
+    series_trials: int  # days for which one GET /counts races the separate requests, per bucket length
     rounds: int = 2  # service and baseline take turns, so that drift in the machine hits both alike
 
 
@@ -60,6 +67,13 @@ FULL = Scale(
     backfill_events=1_000_000,
     backfill_spaces=100,
     backfill_dpus=200,
+    series_spaces=50,
+    series_rows={"postgresql": 10**6, "sqlite": 20_000},
+    series_day_requests=1_200,
+    series_lookups=3_000,
+    series_warmup=100,
+    series_year_requests=20,
+    series_trials=15,
 )
 
 TINY = Scale(
@@ -78,6 +92,13 @@ TINY = Scale(
     backfill_events=10_000,
     backfill_spaces=10,
     backfill_dpus=20,
+    series_spaces=5,
+    series_rows={"postgresql": 5_000, "sqlite": 5_000},
+    series_day_requests=40,
+    series_lookups=100,
+    series_warmup=10,
+    series_year_requests=3,
+    series_trials=2,
 )
 
 SCALES = {scale.name: scale for scale in (FULL, TINY)}

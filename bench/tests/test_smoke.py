@@ -15,11 +15,15 @@ from pathlib import Path
 from bench import db
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-RUN_TIMEOUT = 300  # seconds; a tiny run takes about 20 on a 2-CPU machine
+RUN_TIMEOUT = 300  # seconds; a tiny run takes about 30 on a 2-CPU machine
 EXPECTED = {
     "count.1000",
     "count.10000",
     "count.p99",
+    "series.day",
+    "series.year",
+    "series.spaces_1h",
+    "series.spaces_5m",
     "ingest.single",
     "batch.in_order",
     "batch.shuffled",
@@ -28,6 +32,10 @@ EXPECTED = {
     "late.d10000",
     "late.linear",
     "late.after",
+    "late.reset.in_order",
+    "late.reset.d1",
+    "late.reset.d100",
+    "late.reset.d10000",
     "backfill.rate",
     "backfill.memory",
 }
