@@ -195,7 +195,7 @@ class Sql:
         were before it."""
         scope, scope_params = self.scope(locked)
         insert, insert_params = self._insert(event_ids)
-        resets, reset_params = self._insert_daily(daily)
+        resets, reset_params = self.insert_daily(daily)
         settle, settle_params = self.settle("SELECT space_id FROM s")
         sql = f"WITH {scope}, inserted AS ({insert}), daily AS ({resets}), settled AS ({settle}) "
         sql += self.SCOPE_SELECT.format(occupancy=self.occupancy)
@@ -273,9 +273,6 @@ class Sql:
 
     def insert_daily(self, daily: Sequence[tuple[int, datetime]]) -> tuple[str, list]:
         """Daily reset rows (count 0) at (space, instant), where there are none yet."""
-        return self._insert_daily(daily)
-
-    def _insert_daily(self, daily: Sequence[tuple[int, datetime]]) -> tuple[str, list]:
         # A daily reset's count is 0 whatever came before it: it is settled once its instant is old enough.
         spaces, instants = [space for space, _ in daily], [db_instant(instant) for _, instant in daily]
         if connection.vendor == "postgresql":

@@ -12,10 +12,10 @@ from django.db import connection
 
 from config.sql import db_instant, execute, q, typed, values_rows
 from occupancy.models import OccupancyBlock, SpaceOccupancy
+from occupancy.sql import LATEST
 
 BLOCK = timedelta(minutes=OccupancyBlock.MINUTES)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 Kind = SpaceOccupancy.Kind
 
 

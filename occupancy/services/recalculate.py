@@ -1,7 +1,7 @@
 """Writing the occupancy time series: the one recalculation every path goes through, and settling."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -130,7 +130,7 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
             continue
         if space.daily is not None:
             until = space.daily.next(last)
-            scope = scope if scope.until is not None and scope.until <= until else _with_until(scope, until)
+            scope = scope if scope.until is not None and scope.until <= until else replace(scope, until=until)
         # Resets among the rows to recount need the segmented recount; most late events have none before `until`.
         (segmented if first_reset is not None and (scope.until is None or first_reset < scope.until) else plain).append(
             scope
@@ -169,10 +169,6 @@ def _recalculate_layout(cursor, sql: Sql, locked: list[Locked]) -> None:
             cursor.execute(*sql.insert_daily(daily))
     cursor.execute(*sql.recount(scopes, boundary=boundary, segmented=True))
     blocks_refresh(cursor, [(scope.space_id, scope.since, scope.until) for scope in scopes], replace=True)
-
-
-def _with_until(scope: Scope, until: datetime) -> Scope:
-    return Scope(scope.space_id, scope.since, scope.start, scope.allow_negative, scope.last, scope.next_reset, until)
 
 
 def occupancy_rebuild(*, space_ids: Iterable[int] | None = None, now: datetime | None = None) -> None:
