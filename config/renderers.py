@@ -1,11 +1,28 @@
-"""CSV for reports: the counts-over-time endpoints answer `Accept: text/csv` or `?format=csv` with a file."""
+"""What the counts-over-time endpoints answer with besides DRF's JSON: JSON the database wrote, and CSV for
+reports (`Accept: text/csv` or `?format=csv`, a file)."""
 
 import csv
 import io
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+
+
+class PreRenderedJson:
+    """JSON text made already (by the database, for counts over time), for PreRenderedJsonRenderer to pass on."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+class PreRenderedJsonRenderer(JSONRenderer):
+    """DRF's JSON renderer, which passes PreRenderedJson through as it is."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if isinstance(data, PreRenderedJson):
+            return data.text.encode()  # JSON is UTF-8
+        return super().render(data, accepted_media_type, renderer_context)
 
 
 class CsvRenderer(BaseRenderer):

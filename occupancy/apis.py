@@ -1,5 +1,7 @@
 """HTTP for reading counts (at an instant, and over time) and for operators' resets."""
 
+import json
+
 from django.utils import timezone
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -16,7 +18,7 @@ from config.api import (
     time_zone_param,
     validated_input,
 )
-from config.renderers import CsvRenderer, FormatParamNegotiation
+from config.renderers import CsvRenderer, FormatParamNegotiation, PreRenderedJson, PreRenderedJsonRenderer
 from occupancy.calendar import Interval, placed
 from occupancy.selectors import SpaceSeries, reset_get, reset_list, space_count_at, space_series
 from occupancy.selectors.buckets import MAX_SPACES
@@ -47,47 +49,32 @@ class SpaceCountApi(APIView):
         )
 
 
-BUCKET_FIELDS = ("start", "end", "count", "min", "max", "max_at", "average", "entrances", "exits", "utilization")
 SERIES_PARAMS = ("start", "end", "interval", "tz", "format")
 
 
-def _series_json(series: SpaceSeries) -> dict:
-    """A series as the API writes it; plain dicts, not serializers: a year of hours is 8,760 buckets."""
-    buckets = series.buckets
-    # Each edge is the end of one bucket and the start of the next: written once.
-    edges = [format_instant(bucket.start) for bucket in buckets] + [format_instant(series.end)]
+def _series_head(series: SpaceSeries) -> dict:
     return {
         "space_id": series.space_id,
         "time_zone": series.time_zone,
-        "start": edges[0],
-        "end": edges[-1],
+        "start": format_instant(series.start),
+        "end": format_instant(series.end),
         "interval": None if series.interval is None else str(series.interval),
-        "buckets": [
-            {
-                "start": edges[number],
-                "end": edges[number + 1],
-                "count": bucket.count,
-                "min": bucket.min,
-                "max": bucket.max,
-                "max_at": edges[number] if bucket.max_at == bucket.start else format_instant(bucket.max_at),
-                "average": round(bucket.average, 6),
-                "entrances": bucket.entrances,
-                "exits": bucket.exits,
-                "utilization": None if bucket.utilization is None else round(bucket.utilization, 6),
-                "settled": bucket.settled,
-            }
-            for number, bucket in enumerate(buckets)
-        ],
     }
+
+
+def _series_json(series: SpaceSeries) -> str:
+    """A series as JSON text: its head, and the buckets as the database wrote them."""
+    head = json.dumps(_series_head(series), separators=(",", ":"))
+    return f'{head[:-1]},"buckets":{series.buckets_json}}}'
 
 
 class SeriesApi(APIView):
     """What both counts-over-time endpoints share: their query, CSV as well as JSON, and errors always as JSON."""
 
-    renderer_classes = [JSONRenderer, CsvRenderer]
+    renderer_classes = [PreRenderedJsonRenderer, CsvRenderer]
     content_negotiation_class = FormatParamNegotiation
 
-    def series(self, request, space_ids: list[int], *, allowed: tuple[str, ...]) -> list[dict]:
+    def series(self, request, space_ids: list[int], *, allowed: tuple[str, ...]) -> list[SpaceSeries]:
         params = request.query_params
         check_query_params(params, allowed)
         missing = [name for name in ("start", "end") if params.get(name) is None]
@@ -101,10 +88,9 @@ class SeriesApi(APIView):
                 interval = Interval.parse(params["interval"])
             except ValueError as exc:
                 raise ValidationError({"interval": [str(exc)]}) from None
-        found = space_series(
+        return space_series(
             space_ids=space_ids, start=start, end=end, interval=interval, zone=time_zone_param(params, "tz")
         )
-        return [_series_json(series) for series in found]
 
     def handle_exception(self, exc):
         # An error is JSON whatever format was asked for: a CSV of an error message would read as a report.
@@ -112,19 +98,22 @@ class SeriesApi(APIView):
         self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
         return response
 
-    def download(self, request, data, name: str) -> Response:
-        response = Response(data)
-        if getattr(request, "accepted_renderer", None) is not None and request.accepted_renderer.format == "csv":
+    def download(self, request, found: list[SpaceSeries], name: str, *, many: bool) -> Response:
+        """JSON as the database wrote the buckets (a list when `many`), or a CSV file of them."""
+        if request.accepted_renderer.format == "csv":
+            response = Response([{**_series_head(series), "buckets": series.buckets()} for series in found])
             response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return response
+            return response
+        texts = [_series_json(series) for series in found]
+        return Response(PreRenderedJson(f"[{','.join(texts)}]" if many else texts[0]))
 
 
 class SpaceCountsApi(SeriesApi):
     """A space's counts over [start, end) in buckets of `interval`, in its time zone or `tz`."""
 
     def get(self, request, space_id: str):
-        (series,) = self.series(request, [int(space_id)], allowed=SERIES_PARAMS)
-        return self.download(request, series, f"space-{space_id}-counts")
+        found = self.series(request, [int(space_id)], allowed=SERIES_PARAMS)
+        return self.download(request, found, f"space-{space_id}-counts", many=False)
 
 
 class CountsApi(SeriesApi):
@@ -132,7 +121,8 @@ class CountsApi(SeriesApi):
 
     def get(self, request):
         space_ids = _space_ids(request.query_params.get("spaces"))
-        return self.download(request, self.series(request, space_ids, allowed=(*SERIES_PARAMS, "spaces")), "counts")
+        found = self.series(request, space_ids, allowed=(*SERIES_PARAMS, "spaces"))
+        return self.download(request, found, "counts", many=True)
 
 
 def _space_ids(raw: str | None) -> list[int]:

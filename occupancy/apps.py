@@ -5,8 +5,8 @@ from django.db.backends.signals import connection_created
 def _database_session(sender, connection, **kwargs) -> None:
     """What the occupancy statements need of each new database session."""
     if connection.vendor == "sqlite":
-        # What the counts over time need of PostgreSQL (see occupancy.selectors.buckets).
-        from occupancy.selectors.buckets import FirstAtMax, sqlite_width_bucket
+        # What the counts over time need of PostgreSQL (see occupancy.selectors.sqlite).
+        from occupancy.selectors.sqlite import FirstAtMax, sqlite_width_bucket
 
         connection.connection.create_function("width_bucket", 2, sqlite_width_bucket, deterministic=True)
         connection.connection.create_aggregate("first_at_max", 2, FirstAtMax)
