@@ -147,8 +147,8 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
     )
     seconds, text = dialect.seconds, dialect.text
     average = (
-        f"CASE WHEN bucket IS NULL THEN c0 ELSE (c0 * (first_s - {seconds('start_at')}) + area "
-        f"+ end_count * ({seconds('end_at')} - last_s)) / ({seconds('end_at')} - {seconds('start_at')}) END"
+        "CASE WHEN bucket IS NULL THEN c0 ELSE (c0 * (first_s - start_s) + area + end_count * (end_s - last_s)) "
+        "/ (end_s - start_s) END"
     )
     utilization = dialect.rounded("CAST(high AS double precision) / capacity")
     bucket = dialect.json_object(
@@ -169,8 +169,9 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
         thresholds (t) AS (SELECT {dialect.edges_parameter}),
         edge (n, start_at, start_text) AS ({dialect.edges_table}),
         edges AS (
-            SELECT n, start_at, start_text, LEAD(start_at) OVER w AS end_at, LEAD(start_text) OVER w AS end_text
-            FROM edge
+            SELECT n, start_at, start_text, start_s, LEAD(start_at) OVER w AS end_at,
+                   LEAD(start_text) OVER w AS end_text, LEAD(start_s) OVER w AS end_s
+            FROM (SELECT *, {seconds("start_at")} AS start_s FROM edge) e
             WINDOW w AS (ORDER BY n)
         ),
         before AS MATERIALIZED (
@@ -182,8 +183,8 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
         aggregate AS ({aggregate}),
         numbered AS (
             SELECT s.space_id, s.capacity, b.c AS before_count, b.p AS before_pending, e.n, e.start_at, e.end_at,
-                   e.start_text, e.end_text, a.bucket, a.c0, a.c0_pending, a.low, a.high, a.high_at, a.entrances,
-                   a.exits, a.pending, a.first_s, a.last_s, a.end_count, a.area,
+                   e.start_text, e.end_text, e.start_s, e.end_s, a.bucket, a.c0, a.c0_pending, a.low, a.high,
+                   a.high_at, a.entrances, a.exits, a.pending, a.first_s, a.last_s, a.end_count, a.area,
                    MAX(CASE WHEN a.bucket IS NOT NULL THEN {PACKED} END)
                        OVER (PARTITION BY s.space_id ORDER BY e.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
                        AS prior
@@ -194,8 +195,8 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
             WHERE e.end_at IS NOT NULL
         ),
         carried AS (
-            SELECT space_id, n, capacity, start_at, end_at, start_text, end_text, bucket, high_at, first_s, last_s,
-                   end_count, area,
+            SELECT space_id, n, capacity, start_at, end_at, start_text, end_text, start_s, end_s, bucket, high_at,
+                   first_s, last_s, end_count, area,
                    COALESCE(c0, {UNPACK_COUNT.format("prior")}, before_count) AS c0,
                    COALESCE(c0_pending, {UNPACK_PENDING.format("prior")}, before_pending) AS c0_pending,
                    COALESCE(pending, 0) AS pending, low, high,
@@ -203,9 +204,8 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
             FROM numbered
         ),
         buckets AS (
-            SELECT space_id, n, capacity, start_at, end_at, start_text, end_text, bucket, first_s, last_s, end_count,
-                   area, c0, c0_pending,
-                   pending, entrances, exits,
+            SELECT space_id, n, capacity, start_at, end_at, start_text, end_text, start_s, end_s, bucket, first_s,
+                   last_s, end_count, area, c0, c0_pending, pending, entrances, exits,
                    CASE WHEN bucket IS NULL THEN c0 ELSE {dialect.least("c0", "low")} END AS low,
                    CASE WHEN bucket IS NULL THEN c0 ELSE {dialect.greatest("c0", "high")} END AS high,
                    CASE WHEN bucket IS NULL OR c0 >= high THEN start_at ELSE high_at END AS high_at
@@ -373,15 +373,21 @@ class _PostgreSQL(_Dialect):
     @staticmethod
     def json_object(**fields: str) -> str:
         """A JSON object of numbers, booleans and instants' text (none needs escaping), written by concatenation:
-        json_build_object looks up each argument's type on every call, 2.3 µs a bucket against 0.7."""
-        parts = []
-        for number, (name, value) in enumerate(fields.items()):
-            opening = ("{" if number == 0 else ",") + f'"{name}":'
+        json_build_object looks up each argument's type on every call, 2.3 µs a bucket against 0.7. Only
+        `utilization` may be null."""
+        parts, literal = [], "{"
+        for name, value in fields.items():
+            literal += f'"{name}":'
             if name in INSTANTS:
-                parts.append(f"""'{opening}"' || {value} || '"'""")
+                parts += [f"'{literal}\"'", value]
+                literal = '",'
             else:
-                parts.append(f"'{opening}' || COALESCE(({value})::text, 'null')")
-        return " || ".join(parts) + " || '}'"
+                parts += [
+                    f"'{literal}'",
+                    f"COALESCE(({value})::text, 'null')" if name == "utilization" else f"({value})::text",
+                ]
+                literal = ","
+        return " || ".join([*parts, f"'{literal[:-1]}}}'"])
 
 
 class _SQLite(_Dialect):
