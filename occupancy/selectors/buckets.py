@@ -15,7 +15,7 @@ for a day of 288 (BENCHMARKS.md).
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -96,7 +96,7 @@ def space_series(
     series = {}
     for zone_name, members in groups.items():
         edges = _edges(start, end, interval, ZoneInfo(zone_name))
-        for space_id, buckets in _buckets_json(members, edges, cutoff).items():
+        for space_id, buckets in _buckets_json(members, edges, interval, cutoff).items():
             series[space_id] = SpaceSeries(space_id, zone_name, edges[0], edges[-1], interval, buckets)
     return [series[space_id] for space_id in space_ids]
 
@@ -127,7 +127,9 @@ def _edges(start: datetime, end: datetime, interval: Interval | None, zone: Zone
         raise ValidationError({"interval": ["reaches past the last representable time."]}) from None
 
 
-def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime) -> dict[int, str]:
+def _buckets_json(
+    spaces: list[_Space], edges: list[datetime], interval: Interval | None, cutoff: datetime
+) -> dict[int, str]:
     """Each space's buckets between `edges` as a JSON array: one statement, one row per bucket.
 
     A bucket with rows knows the count it starts with from its aggregate; a bucket without holds the last count
@@ -139,13 +141,19 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
     ids, id_params = values_rows([(space.id, space.capacity) for space in spaces], ("bigint", "integer"))
     # Edges on five-minute marks (all but odd intervals and starts) read the blocks: one row per five minutes
     # that saw a change, instead of every change.
-    aligned = all((edge - EPOCH) % BLOCK == ZERO for edge in edges)
-    aggregate, aggregate_params = (_block_aggregate if aligned else _row_aggregate)(dialect, spaces, edges, cutoff)
+    if not all((edge - EPOCH) % BLOCK == ZERO for edge in edges):
+        aggregate_of = _row_aggregate
+    elif interval is not None and interval.fixed == BLOCK:
+        aggregate_of = _block_buckets
+    else:
+        aggregate_of = _block_aggregate
+    grid = dialect.grid(edges, interval)
+    aggregate, aggregate_params = aggregate_of(grid, dialect, spaces, edges, cutoff)
     latest = (
         f"FROM {occupancy} o WHERE o.space_id = s.space_id AND o.{ts} < %s "
         f"ORDER BY o.{ts} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1"
     )
-    seconds, text = dialect.seconds, dialect.text
+    text = dialect.text
     average = (
         "CASE WHEN bucket IS NULL THEN c0 ELSE (c0 * (first_s - start_s) + area + end_count * (end_s - last_s)) "
         "/ (end_s - start_s) END"
@@ -166,14 +174,7 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
     )
     sql = f"""
         WITH spaces (space_id, capacity) AS ({ids}),
-        thresholds (t) AS (SELECT {dialect.edges_parameter}),
-        edge (n, start_at, start_text) AS ({dialect.edges_table}),
-        edges AS (
-            SELECT n, start_at, start_text, start_s, LEAD(start_at) OVER w AS end_at,
-                   LEAD(start_text) OVER w AS end_text, LEAD(start_s) OVER w AS end_s
-            FROM (SELECT *, {seconds("start_at")} AS start_s FROM edge) e
-            WINDOW w AS (ORDER BY n)
-        ),
+        {grid.ctes},
         before AS MATERIALIZED (
             SELECT s.space_id, COALESCE((SELECT o.{q("count")} {latest}), 0) AS c,
                    COALESCE((SELECT CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END {latest}), 0)
@@ -213,7 +214,7 @@ def _buckets_json(spaces: list[_Space], edges: list[datetime], cutoff: datetime)
         )
         SELECT space_id, {bucket} FROM buckets ORDER BY space_id, n"""
     start, cutoff = db_instant(edges[0]), db_instant(cutoff)
-    params = [*id_params, dialect.edges_literal(edges), start, cutoff, start, *aggregate_params, cutoff]
+    params = [*id_params, *grid.params, start, cutoff, start, *aggregate_params, cutoff]
     with connection.cursor() as cursor:
         execute(cursor, sql, params, rows=len(spaces))
         rows = cursor.fetchall()
@@ -231,7 +232,9 @@ UNPACK_COUNT = "({0} - {0} / 8589934592 * 8589934592 - 4294967296)"
 UNPACK_PENDING = "({0} / 8589934592 - {0} / 17179869184 * 2)"
 
 
-def _row_aggregate(dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime) -> tuple[str, list]:
+def _row_aggregate(
+    grid: "_Grid", dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime
+) -> tuple[str, list]:
     """For each space, each bucket (numbered from 1) that has rows: the count it starts with (`c0`: the count of
     the row before its first, NULL when that is before the range) and whether that row is pending, low, high and
     its first instant, entrances, exits, whether a row is pending, the first and last row's instants (seconds),
@@ -261,7 +264,7 @@ def _row_aggregate(dialect, spaces: list[_Space], edges: list[datetime], cutoff:
                        LAG(bucket) OVER w AS previous_bucket, LAG(c) OVER w AS previous_c,
                        LAG(pending) OVER w AS previous_pending
                 FROM (
-                    SELECT o.space_id, width_bucket(o.{ts}, (SELECT t FROM thresholds)) AS bucket, o.{ts} AS ts, o.kind,
+                    SELECT o.space_id, {grid.bucket_of(f"o.{ts}")} AS bucket, o.{ts} AS ts, o.kind,
                            o.dpu_id, o.{q("count")} AS c,
                            CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END AS pending
                     FROM {occupancy} o
@@ -275,7 +278,9 @@ def _row_aggregate(dialect, spaces: list[_Space], edges: list[datetime], cutoff:
     return sql, params
 
 
-def _block_aggregate(dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime) -> tuple[str, list]:
+def _block_aggregate(
+    grid: "_Grid", dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime
+) -> tuple[str, list]:
     """What _row_aggregate says, from the five-minute blocks of buckets whose edges are all block edges.
 
     Between two blocks nothing happened and the count held. So a bucket starts with its first block's start count,
@@ -305,7 +310,7 @@ def _block_aggregate(dialect, spaces: list[_Space], edges: list[datetime], cutof
                        LAG(bucket) OVER w AS previous_bucket,
                        LAG(end_pending_changed) OVER w AS previous_pending_changed
                 FROM (
-                    SELECT b.*, width_bucket(b.start, (SELECT t FROM thresholds)) AS bucket
+                    SELECT b.*, {grid.bucket_of("b.start")} AS bucket
                     FROM {blocks} b
                     WHERE {among_spaces} AND b.start >= %s AND b.start < %s
                 ) r
@@ -318,16 +323,83 @@ def _block_aggregate(dialect, spaces: list[_Space], edges: list[datetime], cutof
     return sql, params
 
 
+def _block_buckets(
+    grid: "_Grid", dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime
+) -> tuple[str, list]:
+    """What _block_aggregate says, for buckets of five minutes on block edges: each bucket is a block, or none,
+    and nothing is left to aggregate (a day of them answered a fifth sooner)."""
+    blocks, seconds, length = q(OccupancyBlock._meta.db_table), dialect.seconds, BLOCK.total_seconds()
+    among_spaces, among_params = among("b.space_id", [space.id for space in spaces])
+    sql = f"""
+        SELECT space_id, {grid.bucket_of("start")} AS bucket, start_count AS c0,
+               CASE WHEN LAG(start) OVER w IS NULL THEN NULL
+                    WHEN LAG(end_pending_changed) OVER w > %s THEN 1 ELSE 0 END AS c0_pending,
+               low, high, high_at, entrances, exits, CASE WHEN pending_changed > %s THEN 1 ELSE 0 END AS pending,
+               {seconds("start")} AS first_s, {seconds("start")} + {length} AS last_s, end_count,
+               CASE WHEN end_pending_changed > %s THEN 1 ELSE 0 END AS end_pending, area
+        FROM {blocks} b
+        WHERE {among_spaces} AND b.start >= %s AND b.start < %s
+        WINDOW w AS (PARTITION BY space_id ORDER BY start)"""
+    cutoff = db_instant(cutoff)
+    params = [cutoff, cutoff, cutoff, *among_params, db_instant(edges[0]), db_instant(edges[-1])]
+    return sql, params
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The buckets, for the statement: CTEs that end with `edges (n, start_at, start_text, start_s, end_at,
+    end_text, end_s)` (a bucket a row, numbered from 1; `_s` in seconds since the epoch; a last row without an
+    end may follow), their parameters, and SQL for the number of the bucket that holds an instant."""
+
+    ctes: str
+    params: list
+    bucket_of: Callable[[str], str]
+
+
 class _Dialect:
-    """What the statement says differently on PostgreSQL and SQLite: PostgreSQL's here, SQLite's in the subclass."""
+    """What the statement says differently on PostgreSQL and SQLite: PostgreSQL's in the first subclass."""
 
     @staticmethod
     def of_connection() -> "_Dialect":
         return _PostgreSQL() if connection.vendor == "postgresql" else _SQLite()
 
+    def grid(self, edges: list[datetime], interval: Interval | None) -> _Grid:
+        """The edges as one parameter (width_bucket's thresholds), then as a table of their numbers and text."""
+        ctes = f"""thresholds (t) AS (SELECT {self.edges_parameter}),
+        edge (n, start_at, start_text) AS ({self.edges_table}),
+        edges AS (
+            SELECT n, start_at, start_text, start_s, LEAD(start_at) OVER w AS end_at,
+                   LEAD(start_text) OVER w AS end_text, LEAD(start_s) OVER w AS end_s
+            FROM (SELECT *, {self.seconds("start_at")} AS start_s FROM edge) e
+            WINDOW w AS (ORDER BY n)
+        )"""
+        return _Grid(ctes, [self.edges_literal(edges)], self._width_bucket)
+
+    @staticmethod
+    def _width_bucket(instant: str) -> str:
+        return f"width_bucket({instant}, (SELECT t FROM thresholds))"
+
 
 class _PostgreSQL(_Dialect):
-    # The edges, once (as width_bucket's thresholds), then as a table of their numbers and text.
+    def grid(self, edges: list[datetime], interval: Interval | None) -> _Grid:
+        """Minutes and hours: buckets of one length from the start, counted by generate_series instead of sent."""
+        if interval is None or interval.fixed is None:
+            return super().grid(edges, interval)
+        step = "step * interval '1 second'"
+        ctes = f"""grid (t0, t1, step, buckets) AS (SELECT %s::timestamptz, %s::timestamptz, %s::bigint, %s::integer),
+        edges AS (
+            SELECT n, start_at, {self.text("start_at")} AS start_text, {self.seconds("start_at")} AS start_s,
+                   end_at, {self.text("end_at")} AS end_text, {self.seconds("end_at")} AS end_s
+            FROM (
+                SELECT n, t0 + (n - 1) * {step} AS start_at, LEAST(t0 + n * {step}, t1) AS end_at
+                FROM grid, generate_series(1, buckets) n
+            ) e
+        ),
+        thresholds (t) AS MATERIALIZED (SELECT ARRAY(SELECT start_at FROM edges ORDER BY n))"""
+        params = [edges[0], edges[-1], interval.fixed // timedelta(seconds=1), len(edges) - 1]
+
+        return _Grid(ctes, params, self._width_bucket)
+
     edges_parameter = "%s::timestamptz[]"
     edges_table = """SELECT n::integer, e, to_char(e AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
         FROM unnest((SELECT t FROM thresholds)) WITH ORDINALITY u (e, n)"""

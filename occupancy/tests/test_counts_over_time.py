@@ -46,7 +46,7 @@ PLAIN_DAY = datetime(2026, 6, 15, 12, tzinfo=UTC)
 LAYOUT = {283: ("A", None), 423: ("A", "B"), 512: ("B", None), 700: (None, "A")}
 # Edges on five-minute marks are read from the five-minute blocks, others from the rows: both, with odd starts,
 # ends and 7m.
-INTERVALS = [None, "7m", "15m", "1h", "90m", "6h", "1d", "2d", "1w"]
+INTERVALS = [None, "5m", "7m", "15m", "1h", "90m", "6h", "1d", "2d", "1w"]
 OFF_THE_MARK = [timedelta(0), timedelta(0), timedelta(0), MS, timedelta(minutes=7), timedelta(seconds=150)]
 
 
