@@ -100,7 +100,8 @@ class Interval:
 
 
 class TooManyBuckets(ValueError):
-    pass
+    def __init__(self):
+        super().__init__(f"asks for more than {MAX_BUCKETS:,} buckets; use a longer interval or a shorter range.")
 
 
 def bucket_edges(start: datetime, end: datetime, interval: Interval | None, zone: ZoneInfo) -> list[datetime]:
@@ -110,22 +111,22 @@ def bucket_edges(start: datetime, end: datetime, interval: Interval | None, zone
     edge is the local wall time of `start`, `days` later (read with fold=0), so a 1d bucket is 23 or 25 hours long
     across a daylight-saving change. The last bucket is cut at `end`. Raises TooManyBuckets past MAX_BUCKETS.
     """
+    if interval is not None and interval.fixed is not None:
+        step = interval.fixed
+        count = -((start - end) // step)  # buckets: the last one cut at `end`
+        if count > MAX_BUCKETS:
+            raise TooManyBuckets
+        return [start + step * k for k in range(count)] + [end]
     edges = [start]
     if interval is not None:
-        step = interval.fixed
         local = start.astimezone(zone)
         k = 1
         while True:
-            if step is not None:
-                edge = start + step * k
-            else:
-                edge = local_instant(local.date() + timedelta(days=interval.days * k), local.time(), zone)
+            edge = local_instant(local.date() + timedelta(days=interval.days * k), local.time(), zone)
             if edge >= end:
                 break
             if len(edges) >= MAX_BUCKETS:
-                raise TooManyBuckets(
-                    f"asks for more than {MAX_BUCKETS:,} buckets; use a longer interval or a shorter range."
-                )
+                raise TooManyBuckets
             edges.append(edge)
             k += 1
     edges.append(end)

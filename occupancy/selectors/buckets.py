@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 from operator import itemgetter
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -85,34 +84,33 @@ def space_series(
     `interval` past occupancy.calendar.MAX_BUCKETS.
     """
     cutoff = (now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER
-    spaces = _spaces(space_ids)
-    missing = [space_id for space_id in space_ids if space_id not in spaces]
-    if missing:
-        raise Http404
-    # Spaces whose buckets have the same edges (the same time zone) are counted by the same statement.
-    groups: dict[str, list[_Space]] = defaultdict(list)
-    for space_id in dict.fromkeys(space_ids):
-        groups[zone.key if zone is not None else spaces[space_id].time_zone].append(spaces[space_id])
+    asked = list(dict.fromkeys(space_ids))
+    # Each group of spaces whose buckets have the same edges is counted by one statement. The edges depend on the
+    # spaces' own time zones only for local days and local start or end, when no `zone` is given; only then are
+    # the time zones read first.
+    if zone is not None or (start.tzinfo and end.tzinfo and (interval is None or interval.fixed is not None)):
+        groups = {zone.key if zone is not None else None: asked}
+    else:
+        time_zones = _time_zones(asked)
+        groups = defaultdict(list)
+        for space_id in asked:
+            groups[time_zones.get(space_id, "UTC")].append(space_id)
     series = {}
     for zone_name, members in groups.items():
-        edges = _edges(start, end, interval, ZoneInfo(zone_name))
-        for space_id, buckets in _buckets_json(members, edges, interval, cutoff).items():
-            series[space_id] = SpaceSeries(space_id, zone_name, edges[0], edges[-1], interval, buckets)
+        edges = _edges(start, end, interval, ZoneInfo(zone_name or "UTC"))
+        for space_id, (own_zone, buckets) in _buckets_json(members, edges, interval, cutoff).items():
+            series[space_id] = SpaceSeries(space_id, zone_name or own_zone, edges[0], edges[-1], interval, buckets)
+    if any(space_id not in series for space_id in asked):
+        raise Http404
     return [series[space_id] for space_id in space_ids]
 
 
-class _Space(NamedTuple):
-    id: int
-    time_zone: str
-    capacity: int | None
-
-
-def _spaces(space_ids: Sequence[int]) -> dict[int, _Space]:
-    """What the statement needs of each space, in raw SQL: the ORM took longer to build the query than to run it."""
-    condition, params = among("id", sorted(set(space_ids)))
+def _time_zones(space_ids: list[int]) -> dict[int, str]:
+    """Each space's time zone, in raw SQL: the ORM took longer to build the query than to run it."""
+    condition, params = among("id", space_ids)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, time_zone, capacity FROM {q(Space._meta.db_table)} WHERE {condition}", params)
-        return {row[0]: _Space(*row) for row in cursor.fetchall()}
+        cursor.execute(f"SELECT id, time_zone FROM {q(Space._meta.db_table)} WHERE {condition}", params)
+        return dict(cursor.fetchall())
 
 
 def _edges(start: datetime, end: datetime, interval: Interval | None, zone: ZoneInfo) -> list[datetime]:
@@ -128,9 +126,10 @@ def _edges(start: datetime, end: datetime, interval: Interval | None, zone: Zone
 
 
 def _buckets_json(
-    spaces: list[_Space], edges: list[datetime], interval: Interval | None, cutoff: datetime
-) -> dict[int, str]:
-    """Each space's buckets between `edges` as a JSON array: one statement, one row per bucket.
+    space_ids: list[int], edges: list[datetime], interval: Interval | None, cutoff: datetime
+) -> dict[int, tuple[str, str]]:
+    """Each space's time zone and its buckets between `edges` as a JSON array: one statement, one row per bucket
+    (the time zone on the first). An unknown space has none.
 
     A bucket with rows knows the count it starts with from its aggregate; a bucket without holds the last count
     of the latest earlier bucket with rows (found by one running maximum, see PACKED), or the count before the
@@ -138,17 +137,18 @@ def _buckets_json(
     """
     dialect = _Dialect.of_connection()
     occupancy, ts = q(SpaceOccupancy._meta.db_table), q("timestamp")
-    ids, id_params = values_rows([(space.id, space.capacity) for space in spaces], ("bigint", "integer"))
+    # A VALUES list, not an array: it tells the planner how many spaces there are.
+    ids, id_params = values_rows([(space_id,) for space_id in space_ids], ("bigint",))
     # Edges on five-minute marks (all but odd intervals and starts) read the blocks: one row per five minutes
     # that saw a change, instead of every change.
-    if not all((edge - EPOCH) % BLOCK == ZERO for edge in edges):
+    if not _on_block_edges(edges, interval):
         aggregate_of = _row_aggregate
     elif interval is not None and interval.fixed == BLOCK:
         aggregate_of = _block_buckets
     else:
         aggregate_of = _block_aggregate
     grid = dialect.grid(edges, interval)
-    aggregate, aggregate_params = aggregate_of(grid, dialect, spaces, edges, cutoff)
+    aggregate, aggregate_params = aggregate_of(grid, dialect, space_ids, edges, cutoff)
     latest = (
         f"FROM {occupancy} o WHERE o.space_id = s.space_id AND o.{ts} < %s "
         f"ORDER BY o.{ts} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1"
@@ -173,7 +173,11 @@ def _buckets_json(
         settled=dialect.json_bool("end_at <= %s AND c0_pending = 0 AND pending = 0"),
     )
     sql = f"""
-        WITH spaces (space_id, capacity) AS ({ids}),
+        WITH asked (id) AS ({ids}),
+        spaces AS MATERIALIZED (
+            SELECT s.id AS space_id, s.capacity, s.time_zone
+            FROM asked v JOIN {q(Space._meta.db_table)} s ON s.id = v.id
+        ),
         {grid.ctes},
         before AS MATERIALIZED (
             SELECT s.space_id, COALESCE((SELECT o.{q("count")} {latest}), 0) AS c,
@@ -212,15 +216,26 @@ def _buckets_json(
                    CASE WHEN bucket IS NULL OR c0 >= high THEN start_at ELSE high_at END AS high_at
             FROM carried
         )
-        SELECT space_id, {bucket} FROM buckets ORDER BY space_id, n"""
+        SELECT space_id, CASE WHEN n = 1 THEN (SELECT time_zone FROM spaces s WHERE s.space_id = b.space_id) END,
+               {bucket}
+        FROM buckets b
+        ORDER BY space_id, n"""
     start, cutoff = db_instant(edges[0]), db_instant(cutoff)
     params = [*id_params, *grid.params, start, cutoff, start, *aggregate_params, cutoff]
     with connection.cursor() as cursor:
-        execute(cursor, sql, params, rows=len(spaces))
+        execute(cursor, sql, params, rows=len(space_ids))
         rows = cursor.fetchall()
-    return {
-        space_id: "[" + ",".join(text for _, text in group) + "]" for space_id, group in groupby(rows, itemgetter(0))
-    }
+    found = {}
+    for space_id, group in groupby(rows, itemgetter(0)):
+        (_, time_zone, first), *others = group
+        found[space_id] = (time_zone, "[" + ",".join([first, *(text for _, _, text in others)]) + "]")
+    return found
+
+
+def _on_block_edges(edges: list[datetime], interval: Interval | None) -> bool:
+    if interval is not None and interval.fixed is not None:  # every edge but the last is the first plus steps
+        edges = [edges[0], edges[-1]] if interval.fixed % BLOCK == ZERO else edges
+    return all((edge - EPOCH) % BLOCK == ZERO for edge in edges)
 
 
 # A bucket with rows, packed into one integer that grows with the bucket's number: a running maximum over the
@@ -233,7 +248,7 @@ UNPACK_PENDING = "({0} / 8589934592 - {0} / 17179869184 * 2)"
 
 
 def _row_aggregate(
-    grid: "_Grid", dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime
+    grid: "_Grid", dialect, space_ids: list[int], edges: list[datetime], cutoff: datetime
 ) -> tuple[str, list]:
     """For each space, each bucket (numbered from 1) that has rows: the count it starts with (`c0`: the count of
     the row before its first, NULL when that is before the range) and whether that row is pending, low, high and
@@ -245,7 +260,7 @@ def _row_aggregate(
     and whether it is its bucket's last); then one hash aggregate per bucket.
     """
     ts, occupancy, seconds = q("timestamp"), q(SpaceOccupancy._meta.db_table), dialect.seconds
-    among_spaces, among_params = among("o.space_id", [space.id for space in spaces])
+    among_spaces, among_params = among("o.space_id", space_ids)
     sql = f"""
         SELECT space_id, bucket,
                MAX(CASE WHEN first = 1 THEN previous_c END) AS c0,
@@ -279,7 +294,7 @@ def _row_aggregate(
 
 
 def _block_aggregate(
-    grid: "_Grid", dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime
+    grid: "_Grid", dialect, space_ids: list[int], edges: list[datetime], cutoff: datetime
 ) -> tuple[str, list]:
     """What _row_aggregate says, from the five-minute blocks of buckets whose edges are all block edges.
 
@@ -288,7 +303,7 @@ def _block_aggregate(
     first block and after its last are the caller's, like around rows. A block's area covers its five minutes.
     """
     blocks, seconds, length = q(OccupancyBlock._meta.db_table), dialect.seconds, BLOCK.total_seconds()
-    among_spaces, among_params = among("b.space_id", [space.id for space in spaces])
+    among_spaces, among_params = among("b.space_id", space_ids)
     gap = f"{seconds('next_start')} - {seconds('start')} - {length}"
     sql = f"""
         SELECT space_id, bucket,
@@ -324,16 +339,15 @@ def _block_aggregate(
 
 
 def _block_buckets(
-    grid: "_Grid", dialect, spaces: list[_Space], edges: list[datetime], cutoff: datetime
+    grid: "_Grid", dialect, space_ids: list[int], edges: list[datetime], cutoff: datetime
 ) -> tuple[str, list]:
     """What _block_aggregate says, for buckets of five minutes on block edges: each bucket is a block, or none,
     and nothing is left to aggregate (a day of them answered a fifth sooner)."""
     blocks, seconds, length = q(OccupancyBlock._meta.db_table), dialect.seconds, BLOCK.total_seconds()
-    among_spaces, among_params = among("b.space_id", [space.id for space in spaces])
+    among_spaces, among_params = among("b.space_id", space_ids)
     sql = f"""
         SELECT space_id, {grid.bucket_of("start")} AS bucket, start_count AS c0,
-               CASE WHEN LAG(start) OVER w IS NULL THEN NULL
-                    WHEN LAG(end_pending_changed) OVER w > %s THEN 1 ELSE 0 END AS c0_pending,
+               LAG(CASE WHEN end_pending_changed > %s THEN 1 ELSE 0 END) OVER w AS c0_pending,
                low, high, high_at, entrances, exits, CASE WHEN pending_changed > %s THEN 1 ELSE 0 END AS pending,
                {seconds("start")} AS first_s, {seconds("start")} + {length} AS last_s, end_count,
                CASE WHEN end_pending_changed > %s THEN 1 ELSE 0 END AS end_pending, area
