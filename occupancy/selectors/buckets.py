@@ -131,9 +131,8 @@ def _buckets_json(
     """Each space's time zone and its buckets between `edges` as a JSON array: one statement, one row per bucket
     (the time zone on the first). An unknown space has none.
 
-    A bucket with rows knows the count it starts with from its aggregate; a bucket without holds the last count
-    of the latest earlier bucket with rows (found by one running maximum, see PACKED), or the count before the
-    range.
+    A bucket starts with the last count of the latest earlier bucket with rows (found by one running maximum,
+    see PACKED), or else the count before the range; a bucket without rows holds it.
     """
     dialect = _Dialect.of_connection()
     occupancy, ts = q(SpaceOccupancy._meta.db_table), q("timestamp")
@@ -188,7 +187,7 @@ def _buckets_json(
         aggregate AS ({aggregate}),
         numbered AS (
             SELECT s.space_id, s.capacity, b.c AS before_count, b.p AS before_pending, e.n, e.start_at, e.end_at,
-                   e.start_text, e.end_text, e.start_s, e.end_s, a.bucket, a.c0, a.c0_pending, a.low, a.high,
+                   e.start_text, e.end_text, e.start_s, e.end_s, a.bucket, a.low, a.high,
                    a.high_at, a.entrances, a.exits, a.pending, a.first_s, a.last_s, a.end_count, a.area,
                    MAX(CASE WHEN a.bucket IS NOT NULL THEN {PACKED} END)
                        OVER (PARTITION BY s.space_id ORDER BY e.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
@@ -202,8 +201,8 @@ def _buckets_json(
         carried AS (
             SELECT space_id, n, capacity, start_at, end_at, start_text, end_text, start_s, end_s, bucket, high_at,
                    first_s, last_s, end_count, area,
-                   COALESCE(c0, {UNPACK_COUNT.format("prior")}, before_count) AS c0,
-                   COALESCE(c0_pending, {UNPACK_PENDING.format("prior")}, before_pending) AS c0_pending,
+                   COALESCE({UNPACK_COUNT.format("prior")}, before_count) AS c0,
+                   COALESCE({UNPACK_PENDING.format("prior")}, before_pending) AS c0_pending,
                    COALESCE(pending, 0) AS pending, low, high,
                    COALESCE(entrances, 0) AS entrances, COALESCE(exits, 0) AS exits
             FROM numbered
@@ -250,34 +249,27 @@ UNPACK_PENDING = "({0} / 8589934592 - {0} / 17179869184 * 2)"
 def _row_aggregate(
     grid: "_Grid", dialect, space_ids: list[int], edges: list[datetime], cutoff: datetime
 ) -> tuple[str, list]:
-    """For each space, each bucket (numbered from 1) that has rows: the count it starts with (`c0`: the count of
-    the row before its first, NULL when that is before the range) and whether that row is pending, low, high and
-    its first instant, entrances, exits, whether a row is pending, the first and last row's instants (seconds),
-    the last row's count and pending, and the area (count x seconds) from each row to the next, but the last.
+    """For each space, each bucket (numbered from 1) that has rows: low, high and its first instant, entrances,
+    exits, whether a row is pending, the first and last row's instants (seconds), the last row's count and
+    pending, and the area (count x seconds) from each row to the next, but the last.
 
     One pass in the row order, which the index gives for one space, so there is nothing to sort: each row learns
-    its bucket, the row before it, and the instant of the next row and that row's bucket (how long its count held,
-    and whether it is its bucket's last); then one hash aggregate per bucket.
+    its bucket, the instant of the next row and that row's bucket (how long its count held, and whether it is its
+    bucket's last); then one hash aggregate per bucket.
     """
     ts, occupancy, seconds = q("timestamp"), q(SpaceOccupancy._meta.db_table), dialect.seconds
     among_spaces, among_params = among("o.space_id", space_ids)
     sql = f"""
-        SELECT space_id, bucket,
-               MAX(CASE WHEN first = 1 THEN previous_c END) AS c0,
-               MAX(CASE WHEN first = 1 THEN previous_pending END) AS c0_pending,
-               MIN(c) AS low, MAX(c) AS high, {dialect.first_at_max("c", "ts")} AS high_at,
+        SELECT space_id, bucket, MIN(c) AS low, MAX(c) AS high, {dialect.first_at_max("c", "ts")} AS high_at,
                SUM(CASE WHEN kind = {Kind.ENTRANCE} THEN 1 ELSE 0 END) AS entrances,
                SUM(CASE WHEN kind = {Kind.EXIT} THEN 1 ELSE 0 END) AS exits,
                MAX(pending) AS pending, {seconds("MIN(ts)")} AS first_s, {seconds("MAX(ts)")} AS last_s,
                MAX(CASE WHEN last = 1 THEN c END) AS end_count, MAX(CASE WHEN last = 1 THEN pending END) AS end_pending,
                COALESCE(SUM(CASE WHEN last = 1 THEN 0 ELSE c * ({seconds("next_ts")} - {seconds("ts")}) END), 0) AS area
         FROM (
-            SELECT *, CASE WHEN next_bucket IS NULL OR next_bucket <> bucket THEN 1 ELSE 0 END AS last,
-                   CASE WHEN previous_bucket IS NULL OR previous_bucket <> bucket THEN 1 ELSE 0 END AS first
+            SELECT *, CASE WHEN next_bucket IS NULL OR next_bucket <> bucket THEN 1 ELSE 0 END AS last
             FROM (
-                SELECT r.*, LEAD(ts) OVER w AS next_ts, LEAD(bucket) OVER w AS next_bucket,
-                       LAG(bucket) OVER w AS previous_bucket, LAG(c) OVER w AS previous_c,
-                       LAG(pending) OVER w AS previous_pending
+                SELECT r.*, LEAD(ts) OVER w AS next_ts, LEAD(bucket) OVER w AS next_bucket
                 FROM (
                     SELECT o.space_id, {grid.bucket_of(f"o.{ts}")} AS bucket, o.{ts} AS ts, o.kind,
                            o.dpu_id, o.{q("count")} AS c,
@@ -298,32 +290,25 @@ def _block_aggregate(
 ) -> tuple[str, list]:
     """What _row_aggregate says, from the five-minute blocks of buckets whose edges are all block edges.
 
-    Between two blocks nothing happened and the count held. So a bucket starts with its first block's start count,
-    and a block's gap to the next block of its bucket adds its end count for that long; the gap before a bucket's
-    first block and after its last are the caller's, like around rows. A block's area covers its five minutes.
+    Between two blocks nothing happened and the count held: a block's gap to the next block of its bucket adds its
+    end count for that long; the gap before a bucket's first block and after its last are the caller's, like around
+    rows. A block's area covers its five minutes.
     """
     blocks, seconds, length = q(OccupancyBlock._meta.db_table), dialect.seconds, BLOCK.total_seconds()
     among_spaces, among_params = among("b.space_id", space_ids)
     gap = f"{seconds('next_start')} - {seconds('start')} - {length}"
     sql = f"""
-        SELECT space_id, bucket,
-               MAX(CASE WHEN first = 1 THEN start_count END) AS c0,
-               MAX(CASE WHEN first = 1 AND previous_bucket IS NOT NULL
-                        THEN CASE WHEN previous_pending_changed > %s THEN 1 ELSE 0 END END) AS c0_pending,
-               MIN(low) AS low, MAX(high) AS high, {dialect.first_at_max("high", "high_at")} AS high_at,
-               SUM(entrances) AS entrances, SUM(exits) AS exits,
+        SELECT space_id, bucket, MIN(low) AS low, MAX(high) AS high,
+               {dialect.first_at_max("high", "high_at")} AS high_at, SUM(entrances) AS entrances, SUM(exits) AS exits,
                MAX(CASE WHEN pending_changed > %s THEN 1 ELSE 0 END) AS pending,
                {seconds("MIN(start)")} AS first_s, {seconds("MAX(start)")} + {length} AS last_s,
                MAX(CASE WHEN last = 1 THEN end_count END) AS end_count,
                MAX(CASE WHEN last = 1 AND end_pending_changed > %s THEN 1 ELSE 0 END) AS end_pending,
                SUM(area + CASE WHEN last = 1 THEN 0 ELSE end_count * ({gap}) END) AS area
         FROM (
-            SELECT *, CASE WHEN next_bucket IS NULL OR next_bucket <> bucket THEN 1 ELSE 0 END AS last,
-                   CASE WHEN previous_bucket IS NULL OR previous_bucket <> bucket THEN 1 ELSE 0 END AS first
+            SELECT *, CASE WHEN next_bucket IS NULL OR next_bucket <> bucket THEN 1 ELSE 0 END AS last
             FROM (
-                SELECT r.*, LEAD(start) OVER w AS next_start, LEAD(bucket) OVER w AS next_bucket,
-                       LAG(bucket) OVER w AS previous_bucket,
-                       LAG(end_pending_changed) OVER w AS previous_pending_changed
+                SELECT r.*, LEAD(start) OVER w AS next_start, LEAD(bucket) OVER w AS next_bucket
                 FROM (
                     SELECT b.*, {grid.bucket_of("b.start")} AS bucket
                     FROM {blocks} b
@@ -334,7 +319,7 @@ def _block_aggregate(
         ) g
         GROUP BY space_id, bucket"""
     cutoff = db_instant(cutoff)
-    params = [cutoff, cutoff, cutoff, *among_params, db_instant(edges[0]), db_instant(edges[-1])]
+    params = [cutoff, cutoff, *among_params, db_instant(edges[0]), db_instant(edges[-1])]
     return sql, params
 
 
@@ -346,16 +331,14 @@ def _block_buckets(
     blocks, seconds, length = q(OccupancyBlock._meta.db_table), dialect.seconds, BLOCK.total_seconds()
     among_spaces, among_params = among("b.space_id", space_ids)
     sql = f"""
-        SELECT space_id, {grid.bucket_of("start")} AS bucket, start_count AS c0,
-               LAG(CASE WHEN end_pending_changed > %s THEN 1 ELSE 0 END) OVER w AS c0_pending,
-               low, high, high_at, entrances, exits, CASE WHEN pending_changed > %s THEN 1 ELSE 0 END AS pending,
+        SELECT space_id, {grid.bucket_of("start")} AS bucket, low, high, high_at, entrances, exits,
+               CASE WHEN pending_changed > %s THEN 1 ELSE 0 END AS pending,
                {seconds("start")} AS first_s, {seconds("start")} + {length} AS last_s, end_count,
                CASE WHEN end_pending_changed > %s THEN 1 ELSE 0 END AS end_pending, area
         FROM {blocks} b
-        WHERE {among_spaces} AND b.start >= %s AND b.start < %s
-        WINDOW w AS (PARTITION BY space_id ORDER BY start)"""
+        WHERE {among_spaces} AND b.start >= %s AND b.start < %s"""
     cutoff = db_instant(cutoff)
-    params = [cutoff, cutoff, cutoff, *among_params, db_instant(edges[0]), db_instant(edges[-1])]
+    params = [cutoff, cutoff, *among_params, db_instant(edges[0]), db_instant(edges[-1])]
     return sql, params
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from dpu.services import event_ingest
 from occupancy.models import OccupancyReset, SpaceOccupancy
-from occupancy.tests.factories import NOW, event, floorplan
+from occupancy.services import reset_create
+from occupancy.tests.factories import NOW, at, event, floorplan
 from spaces.models import Space
 from spaces.services import space_update
 from spaces.tests.factories import SpaceFactory
@@ -104,6 +105,24 @@ def test_counts_in_hourly_buckets(reader_client, plan, suffix):
         "interval": "1h",
         "buckets": [EIGHT_TO_NINE, NINE_TO_TEN],
     }
+
+
+def test_counts_in_five_minute_buckets(reader_client, plan):
+    """Five-minute buckets on five-minute marks are the service's five-minute blocks, read as they are."""
+    response = reader_client.get(
+        f"/space/{plan.a.id}/counts", {"start": "2018-02-24T08:00:00Z", "end": "2018-02-24T08:30:00Z", "interval": "5m"}
+    )
+
+    # A bucket starts with the count before it: the entrance at 08:05 is in the second bucket, which starts at 0.
+    assert response.status_code == 200
+    assert response.json()["buckets"] == [
+        bucket("08:00", "08:05", 0, 0, 0, "08:00", 0.0, 0, 0, 0.0),
+        bucket("08:05", "08:10", 1, 0, 1, "08:05", 1.0, 1, 0, 0.25),
+        bucket("08:10", "08:15", 2, 1, 2, "08:10", 2.0, 1, 0, 0.5),
+        bucket("08:15", "08:20", 2, 2, 2, "08:15", 2.0, 0, 0, 0.5),
+        bucket("08:20", "08:25", 3, 2, 3, "08:20", 3.0, 1, 0, 0.75),
+        bucket("08:25", "08:30", 3, 3, 3, "08:25", 3.0, 0, 0, 0.75),
+    ]
 
 
 def test_counts_without_an_interval_are_one_bucket(reader_client, plan):
@@ -284,6 +303,38 @@ def test_buckets_from_a_reset_made_just_now_are_not_settled(staff_client, plan):
         bucket("09:00", "10:00", 5, 1, 5, "09:30", 3.25, 0, 1, 1.25, settled=False),
         bucket("10:00", "11:00", 5, 5, 5, "10:00", 5.0, 0, 0, 1.25, settled=False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("interval", "start", "end"),
+    [
+        ("5m", "09:25", "09:35"),  # a block a bucket
+        ("15m", "09:15", "09:45"),  # blocks summed up
+        ("7m", "09:23", "09:37"),  # off the five-minute marks: the rows themselves
+    ],
+)
+@pytest.mark.parametrize("reset_at_0932", [True, False])
+def test_a_bucket_whose_starting_count_just_changed_is_not_settled(
+    reader_client, plan, interval, start, end, reset_at_0932
+):
+    """The second bucket starts at 09:30 with the count of the row before it. Its own rows (a reset at 09:32 long
+    ago, or none at all) are settled; when a late exit at 09:29 lands now, the count it starts with changes, so
+    the bucket may still change too. The reset bounds the recalculation: the late exit leaves its row as it was.
+    Without it, an entrance at 09:50 makes the exit late."""
+    if reset_at_0932:
+        reset_create(space=plan.a, timestamp=at(92 * 60), count=4, now=NOW)
+    else:
+        event_ingest(events=[event(plan.dpu_283, 110 * 60)], now=NOW)
+    query = {"start": f"2018-02-24T{start}:00Z", "end": f"2018-02-24T{end}:00Z", "interval": interval}
+    path = f"/space/{plan.a.id}/counts"
+    before = reader_client.get(path, query).json()["buckets"]
+
+    event_ingest(events=[event(plan.dpu_283, 89 * 60, -1)])  # now: the rows it writes may still change
+
+    after = reader_client.get(path, query).json()["buckets"]
+    assert [b["settled"] for b in before] == [True, True]
+    assert [b["settled"] for b in after] == [False, False]
+    assert (before[1]["min"], after[1]["min"]) == (1, 0)  # 1 person from 09:15, none after the late exit
 
 
 # --- local days -------------------------------------------------------------------------------------------------
