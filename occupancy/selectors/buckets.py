@@ -184,7 +184,7 @@ def _buckets_json(
                        AS p
             FROM spaces s
         ),
-        aggregate AS ({aggregate}),
+        aggregate AS MATERIALIZED ({aggregate}),
         numbered AS (
             SELECT s.space_id, s.capacity, b.c AS before_count, b.p AS before_pending, e.n, e.start_at, e.end_at,
                    e.start_text, e.end_text, e.start_s, e.end_s, a.bucket, a.low, a.high,
@@ -310,7 +310,7 @@ def _block_aggregate(
             FROM (
                 SELECT r.*, LEAD(start) OVER w AS next_start, LEAD(bucket) OVER w AS next_bucket
                 FROM (
-                    SELECT b.*, {grid.bucket_of("b.start")} AS bucket
+                    SELECT b.*, {grid.block_bucket_of("b.start")} AS bucket
                     FROM {blocks} b
                     WHERE {among_spaces} AND b.start >= %s AND b.start < %s
                 ) r
@@ -331,7 +331,7 @@ def _block_buckets(
     blocks, seconds, length = q(OccupancyBlock._meta.db_table), dialect.seconds, BLOCK.total_seconds()
     among_spaces, among_params = among("b.space_id", space_ids)
     sql = f"""
-        SELECT space_id, {grid.bucket_of("start")} AS bucket, low, high, high_at, entrances, exits,
+        SELECT space_id, {grid.block_bucket_of("start")} AS bucket, low, high, high_at, entrances, exits,
                CASE WHEN pending_changed > %s THEN 1 ELSE 0 END AS pending,
                {seconds("start")} AS first_s, {seconds("start")} + {length} AS last_s, end_count,
                CASE WHEN end_pending_changed > %s THEN 1 ELSE 0 END AS end_pending, area
@@ -346,11 +346,13 @@ def _block_buckets(
 class _Grid:
     """The buckets, for the statement: CTEs that end with `edges (n, start_at, start_text, start_s, end_at,
     end_text, end_s)` (a bucket a row, numbered from 1; `_s` in seconds since the epoch; a last row without an
-    end may follow), their parameters, and SQL for the number of the bucket that holds an instant."""
+    end may follow), their parameters, and SQL for the number of the bucket that holds an instant, and of the one
+    that holds a five-minute block's start when the edges are block edges."""
 
     ctes: str
     params: list
     bucket_of: Callable[[str], str]
+    block_bucket_of: Callable[[str], str]
 
 
 class _Dialect:
@@ -370,7 +372,7 @@ class _Dialect:
             FROM (SELECT *, {self.seconds("start_at")} AS start_s FROM edge) e
             WINDOW w AS (ORDER BY n)
         )"""
-        return _Grid(ctes, [self.edges_literal(edges)], self._width_bucket)
+        return _Grid(ctes, [self.edges_literal(edges)], self._width_bucket, self._width_bucket)
 
     @staticmethod
     def _width_bucket(instant: str) -> str:
@@ -383,7 +385,10 @@ class _PostgreSQL(_Dialect):
         if interval is None or interval.fixed is None:
             return super().grid(edges, interval)
         step = "step * interval '1 second'"
-        ctes = f"""grid (t0, t1, step, buckets) AS (SELECT %s::timestamptz, %s::timestamptz, %s::bigint, %s::integer),
+        ctes = f"""grid AS (
+            SELECT *, {self.seconds("t0")} AS t0_s
+            FROM (SELECT %s::timestamptz, %s::timestamptz, %s::bigint, %s::integer) g (t0, t1, step, buckets)
+        ),
         edges AS (
             SELECT n, start_at, {self.text("start_at")} AS start_text, {self.seconds("start_at")} AS start_s,
                    end_at, {self.text("end_at")} AS end_text, {self.seconds("end_at")} AS end_s
@@ -395,7 +400,12 @@ class _PostgreSQL(_Dialect):
         thresholds (t) AS MATERIALIZED (SELECT ARRAY(SELECT start_at FROM edges ORDER BY n))"""
         params = [edges[0], edges[-1], interval.fixed // timedelta(seconds=1), len(edges) - 1]
 
-        return _Grid(ctes, params, self._width_bucket)
+        return _Grid(ctes, params, self._width_bucket, self._block_bucket)
+
+    @staticmethod
+    def _block_bucket(start: str) -> str:
+        # Exact: a block's start and the grid's edges are whole seconds, which a float8 holds exactly.
+        return f"floor(({_PostgreSQL.seconds(start)} - (SELECT t0_s FROM grid)) / (SELECT step FROM grid))::integer + 1"
 
     edges_parameter = "%s::timestamptz[]"
     edges_table = """SELECT n::integer, e, to_char(e AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
