@@ -237,11 +237,14 @@ def _on_block_edges(edges: list[datetime], interval: Interval | None) -> bool:
     return all((edge - EPOCH) % BLOCK == ZERO for edge in edges)
 
 
-# A bucket with rows, packed into one integer that grows with the bucket's number: a running maximum over the
-# buckets finds the latest earlier one with rows, and with it the count and pending flag it ended with. (Bucket
-# numbers stay below 2^14, counts within 32 bits: the packed value fits in 48.)
-PACKED = "(a.bucket * 17179869184 + a.end_pending * 8589934592 + a.end_count + 4294967296)"
-# Without `%`, which a statement run with parameters would have to write `%%`, and one prepared, not.
+# A count and its pending flag, packed into one integer after something that orders them: the highest (or
+# lowest) of such integers holds the count of the latest (earliest). The carry-forward finds the latest earlier
+# bucket with rows by a running maximum of PACKED. (Orders stay below 2^29, counts within 32 bits: 63 bits.)
+def packed(order: str, count: str, pending: str = "0") -> str:
+    return f"({order} * 17179869184 + {pending} * 8589934592 + {count} + 4294967296)"
+
+
+PACKED = packed("a.bucket", "a.end_count", "a.end_pending")
 UNPACK_COUNT = "({0} - {0} / 8589934592 * 8589934592 - 4294967296)"
 UNPACK_PENDING = "({0} / 8589934592 - {0} / 17179869184 * 2)"
 
@@ -288,38 +291,42 @@ def _row_aggregate(
 def _block_aggregate(
     grid: "_Grid", dialect, space_ids: list[int], edges: list[datetime], cutoff: datetime
 ) -> tuple[str, list]:
-    """What _row_aggregate says, from the five-minute blocks of buckets whose edges are all block edges.
+    """What _row_aggregate says, from the five-minute blocks of buckets whose edges are all block edges, in one
+    hash aggregate, with no window (a window over 50 spaces' day of blocks cost as much as the aggregate).
 
-    Between two blocks nothing happened and the count held: a block's gap to the next block of its bucket adds its
-    end count for that long; the gap before a bucket's first block and after its last are the caller's, like around
-    rows. A block's area covers its five minutes.
+    Between two blocks nothing happened: the count held, at the earlier one's end count, which is the later one's
+    start count. So the area between a bucket's first block's start and its last block's end is the blocks' areas
+    plus, for each block, its start count times its start minus its end count times its end, less the first
+    block's start count times its start, plus the last block's end count times its end. Seconds count from the
+    range's start, which keeps the products small enough for a float8 to hold exactly enough. The first block's
+    start count and the last block's end count and pending come from packed integers, as in PACKED.
     """
     blocks, seconds, length = q(OccupancyBlock._meta.db_table), dialect.seconds, BLOCK.total_seconds()
     among_spaces, among_params = among("b.space_id", space_ids)
-    gap = f"{seconds('next_start')} - {seconds('start')} - {length}"
+    unpack_first, unpack_last = UNPACK_COUNT.format("MIN(first)"), UNPACK_COUNT.format("MAX(last)")
     sql = f"""
         SELECT space_id, bucket, MIN(low) AS low, MAX(high) AS high,
                {dialect.first_at_max("high", "high_at")} AS high_at, SUM(entrances) AS entrances, SUM(exits) AS exits,
-               MAX(CASE WHEN pending_changed > %s THEN 1 ELSE 0 END) AS pending,
+               MAX(pending) AS pending,
                {seconds("MIN(start)")} AS first_s, {seconds("MAX(start)")} + {length} AS last_s,
-               MAX(CASE WHEN last = 1 THEN end_count END) AS end_count,
-               MAX(CASE WHEN last = 1 AND end_pending_changed > %s THEN 1 ELSE 0 END) AS end_pending,
-               SUM(area + CASE WHEN last = 1 THEN 0 ELSE end_count * ({gap}) END) AS area
+               {unpack_last} AS end_count, {UNPACK_PENDING.format("MAX(last)")} AS end_pending,
+               SUM(area + start_count * s - end_count * (s + {length})) - {unpack_first} * MIN(s)
+                   + {unpack_last} * (MAX(s) + {length}) AS area
         FROM (
-            SELECT *, CASE WHEN next_bucket IS NULL OR next_bucket <> bucket THEN 1 ELSE 0 END AS last
+            SELECT space_id, bucket, low, high, high_at, entrances, exits, start, start_count, end_count, area, s,
+                   CASE WHEN pending_changed > %s THEN 1 ELSE 0 END AS pending,
+                   {packed("k", "start_count")} AS first,
+                   {packed("k", "end_count", "CASE WHEN end_pending_changed > %s THEN 1 ELSE 0 END")} AS last
             FROM (
-                SELECT r.*, LEAD(start) OVER w AS next_start, LEAD(bucket) OVER w AS next_bucket
-                FROM (
-                    SELECT b.*, {grid.block_bucket_of("b.start")} AS bucket
-                    FROM {blocks} b
-                    WHERE {among_spaces} AND b.start >= %s AND b.start < %s
-                ) r
-                WINDOW w AS (PARTITION BY space_id ORDER BY start)
-            ) n
+                SELECT b.*, {grid.block_bucket_of("b.start")} AS bucket, {seconds("b.start")} - %s AS s,
+                       CAST(ROUND(({seconds("b.start")} - %s) / {length}) AS BIGINT) AS k
+                FROM {blocks} b
+                WHERE {among_spaces} AND b.start >= %s AND b.start < %s
+            ) r
         ) g
         GROUP BY space_id, bucket"""
-    cutoff = db_instant(cutoff)
-    params = [cutoff, cutoff, *among_params, db_instant(edges[0]), db_instant(edges[-1])]
+    cutoff, origin = db_instant(cutoff), edges[0].timestamp()
+    params = [cutoff, cutoff, origin, origin, *among_params, db_instant(edges[0]), db_instant(edges[-1])]
     return sql, params
 
 
