@@ -10,6 +10,7 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.urls import re_path
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -119,6 +120,7 @@ def time_zone_param(params, name: str) -> ZoneInfo | None:
     return ZoneInfo(raw)
 
 
+@extend_schema_field({"type": "string", "format": "date-time", "example": "2018-02-24T08:45:21.893Z"})
 class InstantField(serializers.Field):
     """An instant: ISO-8601 in, UTC with milliseconds and Z out. Naive input is an error unless `naive_is_utc`."""
 
@@ -139,6 +141,7 @@ class InstantField(serializers.Field):
 LOCAL_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
 
 
+@extend_schema_field({"type": "string", "pattern": LOCAL_TIME.pattern, "example": "04:00"})
 class LocalTimeField(serializers.Field):
     """A local time of day, "HH:MM" or "HH:MM:SS" (24-hour); written back as "HH:MM" (with seconds when set)."""
 
@@ -169,6 +172,7 @@ def _whole_number(data) -> int | None:
     return None
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": SERIAL_MAX, "example": 283})
 class SerialField(serializers.Field):
     """A DPU serial: a positive whole number, as a JSON number or a numeric string ("283")."""
 
@@ -182,6 +186,7 @@ class SerialField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "integer", "enum": [1, -1]})
 class DirectionField(serializers.Field):
     """+1 or -1, as a JSON number or a numeric string ("1", "-1")."""
 

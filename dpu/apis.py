@@ -1,6 +1,13 @@
 """HTTP for DPUs: registering them, moving them between doorways, and the events they post."""
 
 from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -16,6 +23,7 @@ from config.api import (
     printable,
     validated_input,
 )
+from config.openapi import ERROR, errors
 from config.permissions import CanPostEvents, IsStaffOrReadOnly
 from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW
 from dpu.selectors import assignment_list, dpu_get, dpu_list
@@ -60,11 +68,78 @@ def event_from_item(item, *, now) -> EventIn:
     return EventIn(serial=data["dpu_id"], timestamp=data["timestamp"], direction=data["direction"])
 
 
+@extend_schema_serializer(component_name="Event")
+class EventSchema(serializers.Serializer):
+    """An event as the schema tells it; the view validates items with EVENT_FIELDS, not this serializer."""
+
+    dpu_id = SerialField()
+    timestamp = InstantField()
+    direction = DirectionField()
+
+
+class IngestResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Items in the request.")
+    created = serializers.IntegerField(help_text="Events stored now.")
+    duplicates = serializers.IntegerField(help_text="Exact repeats of events stored before or in this batch.")
+
+
+BATCH_ERROR = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "index": {"type": "integer", "description": "The item that was refused, from 0."},
+        "field": {"type": "string"},
+        "message": {"type": "string"},
+    },
+    "required": ["detail"],
+    "example": {
+        "detail": "Item 1: direction: must be 1 (towards the side the DPU faces) or -1 (away from it). Nothing in "
+        "this batch was stored.",
+        "index": 1,
+        "field": "direction",
+        "message": "must be 1 (towards the side the DPU faces) or -1 (away from it).",
+    },
+}
+TWO_EVENTS = [
+    {"dpu_id": 283, "timestamp": "2018-03-03T09:00:00.000Z", "direction": 1},
+    {"dpu_id": 283, "timestamp": "2018-03-03T09:05:12.250Z", "direction": -1},
+]
+
+
 class EventIngestApi(APIView):
     """POST one event, or a JSON array of up to 10,000: stored all or nothing, duplicates once."""
 
     permission_classes = [CanPostEvents]
 
+    @extend_schema(
+        operation_id="events_create",
+        request=PolymorphicProxySerializer(
+            component_name="EventOrBatch",
+            serializers=[EventSchema, EventSchema(many=True)],
+            resource_type_field_name=None,
+            many=False,
+        ),
+        responses={
+            201: OpenApiResponse(IngestResultSerializer, description="At least one event was new."),
+            200: OpenApiResponse(IngestResultSerializer, description="Every event was stored before."),
+            400: OpenApiResponse(
+                {"oneOf": [BATCH_ERROR, ERROR]}, description="An item, or the batch, is not valid: nothing stored."
+            ),
+            **errors(401, 403, 413),
+        },
+        examples=[
+            OpenApiExample("Two events", value=TWO_EVENTS, request_only=True),
+            OpenApiExample(
+                "Stored", value={"received": 2, "created": 2, "duplicates": 0}, response_only=True, status_codes=["201"]
+            ),
+            OpenApiExample(
+                "Sent again",
+                value={"received": 2, "created": 0, "duplicates": 2},
+                response_only=True,
+                status_codes=["200"],
+            ),
+        ],
+    )
     def post(self, request):
         own_serial = request.auth.serial if getattr(request.user, "is_dpu", False) else None
         items = request.data if isinstance(request.data, list) else [request.data]
@@ -105,8 +180,14 @@ def _item_error(index: int, field: str, message: str) -> RequestRejected:
     )
 
 
+@extend_schema_serializer(component_name="Dpu")
 class DpuOutputSerializer(serializers.Serializer):
     serial = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="NewDpuWithToken")
+class DpuCreatedSerializer(DpuOutputSerializer):
+    token = serializers.CharField(help_text="The DPU's token: shown this once, only its hash is kept.")
 
 
 class DpuApi(APIView):
@@ -114,12 +195,32 @@ class DpuApi(APIView):
 
     permission_classes = [IsStaffOrReadOnly]
 
+    @extend_schema_serializer(component_name="NewDpu")
     class InputSerializer(StrictSerializer):
         serial = SerialField()
 
+    @extend_schema(
+        operation_id="dpu_list",
+        responses={200: DpuOutputSerializer(many=True), **errors(401, 403)},
+        examples=[OpenApiExample("Three DPUs", value=[{"serial": 283}, {"serial": 423}, {"serial": 512}])],
+    )
     def get(self, request):
         return Response(DpuOutputSerializer(dpu_list(), many=True).data)
 
+    @extend_schema(
+        operation_id="dpu_create",
+        request=InputSerializer,
+        responses={201: DpuCreatedSerializer, **errors(400, 401, 403)},
+        examples=[
+            OpenApiExample("DPU 512", value={"serial": 512}, request_only=True),
+            OpenApiExample(
+                "Its token, shown once",
+                value={"serial": 512, "token": "dpu_Qm3…"},
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
     def post(self, request):
         data = validated_input(self.InputSerializer, request.data)
         dpu, token = dpu_create(serial=data["serial"])
@@ -127,16 +228,21 @@ class DpuApi(APIView):
         return Response({**DpuOutputSerializer(dpu).data, "token": token}, status=status.HTTP_201_CREATED)
 
 
+MOVED = {"id": 3, "dpu": 512, "doorway": 3, "enters": 3, "valid_from": "2018-03-01T00:00:00.000Z", "valid_to": None}
+
+
 class AssignmentApi(APIView):
     """GET: a DPU's assignments. POST (staff): move the DPU to a doorway from `valid_from` on."""
 
     permission_classes = [IsStaffOrReadOnly]
 
+    @extend_schema_serializer(component_name="NewAssignment")
     class InputSerializer(StrictSerializer):
         doorway = IdField(queryset=Doorway.objects.all())
         enters = IdField(queryset=Space.objects.all(), allow_null=True)
         valid_from = InstantField()
 
+    @extend_schema_serializer(component_name="Assignment")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         dpu = serializers.IntegerField(source="dpu.serial")
@@ -145,10 +251,28 @@ class AssignmentApi(APIView):
         valid_from = InstantField()
         valid_to = InstantField(allow_null=True)
 
+    @extend_schema(
+        operation_id="dpu_assignments_list",
+        responses={200: OutputSerializer(many=True), **errors(401, 403, 404)},
+        examples=[OpenApiExample("DPU 512", value=[MOVED])],
+    )
     def get(self, request, serial: str):
         dpu = dpu_get(serial=int(serial))
         return Response(self.OutputSerializer(assignment_list(dpu=dpu), many=True).data)
 
+    @extend_schema(
+        operation_id="dpu_assignments_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **errors(400, 401, 403, 404)},
+        examples=[
+            OpenApiExample(
+                "To the lobby door",
+                value={"doorway": 3, "enters": 3, "valid_from": "2018-03-01T00:00:00Z"},
+                request_only=True,
+            ),
+            OpenApiExample("Moved", value=MOVED, response_only=True, status_codes=["201"]),
+        ],
+    )
     def post(self, request, serial: str):
         dpu = dpu_get(serial=int(serial))
         data = validated_input(self.InputSerializer, request.data)

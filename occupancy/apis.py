@@ -3,6 +3,8 @@
 import json
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -18,12 +20,23 @@ from config.api import (
     time_zone_param,
     validated_input,
 )
+from config.openapi import errors
 from config.renderers import CsvRenderer, FormatParamNegotiation, PreRenderedJson, PreRenderedJsonRenderer
 from occupancy.calendar import Interval, placed
 from occupancy.selectors import SpaceSeries, reset_get, reset_list, space_count_at, space_series
 from occupancy.selectors.buckets import MAX_SPACES
 from occupancy.services import reset_create, reset_delete
 from spaces.selectors import space_get
+
+
+@extend_schema_serializer(component_name="Count")
+class CountSchema(serializers.Serializer):
+    """The count lookup's answer, as the schema tells it (the view writes it without a serializer)."""
+
+    space_id = serializers.IntegerField()
+    ts = InstantField()
+    count = serializers.IntegerField()
+    settled = serializers.BooleanField(help_text="False while a late event or a reset may still change it.")
 
 
 class SpaceCountApi(APIView):
@@ -34,6 +47,22 @@ class SpaceCountApi(APIView):
     400 naming `ts`. Any other query parameter but the cache buster `_` is a 400.
     """
 
+    @extend_schema(
+        operation_id="space_count",
+        parameters=[
+            OpenApiParameter(
+                "ts",
+                str,
+                description="The instant (ISO-8601; without a zone, UTC; a bare date is midnight); default now.",
+            )
+        ],
+        responses={200: CountSchema, **errors(400, 401, 403, 404)},
+        examples=[
+            OpenApiExample(
+                "At 16:08", value={"space_id": 1, "ts": "2018-02-26T16:08:02.170Z", "count": 3, "settled": True}
+            )
+        ],
+    )
     def get(self, request, space_id: str):
         check_query_params(request.query_params, ("ts",))
         now = timezone.now()
@@ -50,6 +79,82 @@ class SpaceCountApi(APIView):
 
 
 SERIES_PARAMS = ("start", "end", "interval", "tz", "format")
+
+
+@extend_schema_serializer(component_name="Bucket")
+class BucketSchema(serializers.Serializer):
+    """A bucket, as the schema tells it (the database writes the JSON: occupancy.selectors.buckets)."""
+
+    start = InstantField()
+    end = InstantField()
+    count = serializers.IntegerField(help_text="After everything before `end`.")
+    min = serializers.IntegerField()
+    max = serializers.IntegerField()
+    max_at = InstantField(help_text="The first instant in the bucket at `max`.")
+    average = serializers.FloatField(help_text="Time-weighted.")
+    entrances = serializers.IntegerField()
+    exits = serializers.IntegerField()
+    utilization = serializers.FloatField(allow_null=True, help_text="max / capacity; null without a capacity.")
+    settled = serializers.BooleanField(help_text="False while anything in the bucket may still change.")
+
+
+@extend_schema_serializer(component_name="Series")
+class SeriesSchema(serializers.Serializer):
+    space_id = serializers.IntegerField()
+    time_zone = serializers.CharField()
+    start = InstantField()
+    end = InstantField()
+    interval = serializers.CharField(allow_null=True)
+    buckets = BucketSchema(many=True)
+
+
+SERIES_PARAMETERS = [
+    OpenApiParameter(
+        "start",
+        str,
+        required=True,
+        description="ISO-8601; without a zone, or a bare date, local time in `tz`.",
+        examples=[OpenApiExample("A day", value="2018-02-26")],
+    ),
+    OpenApiParameter(
+        "end",
+        str,
+        required=True,
+        description="After `start`; read like it.",
+        examples=[OpenApiExample("A day", value="2018-02-27")],
+    ),
+    OpenApiParameter(
+        "interval",
+        str,
+        pattern=r"^[0-9]+[mhdw]$",
+        description="<N>m, <N>h, <N>d or <N>w (days and weeks are local); without it, one bucket.",
+        examples=[OpenApiExample("Six hours", value="6h")],
+    ),
+    OpenApiParameter("tz", str, description="An IANA time zone name; default the space's own."),
+    OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the buckets as a file to download."),
+]
+SERIES_EXAMPLE = {
+    "space_id": 1,
+    "time_zone": "UTC",
+    "start": "2018-02-26T00:00:00.000Z",
+    "end": "2018-02-27T00:00:00.000Z",
+    "interval": "6h",
+    "buckets": [
+        {
+            "start": "2018-02-26T18:00:00.000Z",
+            "end": "2018-02-27T00:00:00.000Z",
+            "count": 11,
+            "min": 11,
+            "max": 17,
+            "max_at": "2018-02-26T22:05:48.147Z",
+            "average": 13.225697,
+            "entrances": 23,
+            "exits": 25,
+            "utilization": None,
+            "settled": True,
+        }
+    ],
+}
 
 
 def _series_head(series: SpaceSeries) -> dict:
@@ -111,6 +216,16 @@ class SeriesApi(APIView):
 class SpaceCountsApi(SeriesApi):
     """A space's counts over [start, end) in buckets of `interval`, in its time zone or `tz`."""
 
+    @extend_schema(
+        operation_id="space_counts",
+        parameters=SERIES_PARAMETERS,
+        responses={
+            (200, "application/json"): SeriesSchema,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **errors(400, 401, 403, 404),
+        },
+        examples=[OpenApiExample("A day in six hours", value=SERIES_EXAMPLE, response_only=True)],
+    )
     def get(self, request, space_id: str):
         found = self.series(request, [int(space_id)], allowed=SERIES_PARAMS)
         return self.download(request, found, f"space-{space_id}-counts", many=False)
@@ -119,6 +234,26 @@ class SpaceCountsApi(SeriesApi):
 class CountsApi(SeriesApi):
     """The same for up to 100 spaces (`spaces=1,2,3`) in one request, in the order asked."""
 
+    @extend_schema(
+        operation_id="counts",
+        parameters=[
+            OpenApiParameter(
+                "spaces",
+                str,
+                required=True,
+                pattern=r"^[0-9]+(,[0-9]+)*$",
+                description=f"Space ids separated by commas, up to {MAX_SPACES}.",
+                examples=[OpenApiExample("Two spaces", value="2,1")],
+            ),
+            *SERIES_PARAMETERS,
+        ],
+        responses={
+            (200, "application/json"): SeriesSchema(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+            **errors(400, 401, 403, 404),
+        },
+        examples=[OpenApiExample("One space's day", value=[SERIES_EXAMPLE], response_only=True)],
+    )
     def get(self, request):
         space_ids = _space_ids(request.query_params.get("spaces"))
         found = self.series(request, space_ids, allowed=(*SERIES_PARAMS, "spaces"))
@@ -136,22 +271,43 @@ def _space_ids(raw: str | None) -> list[int]:
     return [int(part) for part in parts]
 
 
+@extend_schema_serializer(component_name="Reset")
 class ResetOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     space_id = serializers.IntegerField()
     timestamp = InstantField()
     count = serializers.IntegerField()
     created = InstantField()
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
+
+
+RESET = {
+    "id": 1,
+    "space_id": 1,
+    "timestamp": "2018-02-26T18:00:00.000Z",
+    "count": 10,
+    "created": "2026-12-01T05:58:00.846Z",
+    "created_by": "ops",
+}
 
 
 class ResetListApi(APIView):
     """GET: a space's resets, in [start, end) when given. POST (staff): "at this instant there were N people"."""
 
+    @extend_schema_serializer(component_name="NewReset")
     class InputSerializer(StrictSerializer):
         timestamp = InstantField()
         count = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1)
 
+    @extend_schema(
+        operation_id="space_resets_list",
+        parameters=[
+            OpenApiParameter("start", str, description="Resets at or after this instant (local without a zone)."),
+            OpenApiParameter("end", str, description="Resets before this instant (local without a zone)."),
+        ],
+        responses={200: ResetOutputSerializer(many=True), **errors(400, 401, 403, 404)},
+        examples=[OpenApiExample("One reset", value=[RESET])],
+    )
     def get(self, request, space_id: str):
         params = request.query_params
         check_query_params(params, ("start", "end"))
@@ -164,6 +320,17 @@ class ResetListApi(APIView):
         )
         return Response(ResetOutputSerializer(resets, many=True).data)
 
+    @extend_schema(
+        operation_id="space_resets_create",
+        request=InputSerializer,
+        responses={201: ResetOutputSerializer, **errors(400, 401, 403, 404)},
+        examples=[
+            OpenApiExample(
+                "Ten people at 18:00", value={"timestamp": "2018-02-26T18:00:00Z", "count": 10}, request_only=True
+            ),
+            OpenApiExample("The reset", value=RESET, response_only=True, status_codes=["201"]),
+        ],
+    )
     def post(self, request, space_id: str):
         space = space_get(space_id=int(space_id))
         data = validated_input(self.InputSerializer, request.data)
@@ -174,6 +341,7 @@ class ResetListApi(APIView):
 class ResetDetailApi(APIView):
     """DELETE (staff): remove a reset; the space is recalculated from its instant."""
 
+    @extend_schema(operation_id="space_resets_destroy", responses={204: None, **errors(401, 403, 404)})
     def delete(self, request, space_id: str, reset_id: str):
         reset_delete(reset=reset_get(space_id=int(space_id), reset_id=int(reset_id)))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 """HTTP for the layout: spaces (with their current counts) and doorways."""
 
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from config.api import (
     instant_param,
     validated_input,
 )
+from config.openapi import errors
 from config.permissions import IsStaffOrReadOnly
 from occupancy.selectors import space_get_with_count, space_list_with_counts
 from spaces.models import Space
@@ -20,6 +22,7 @@ from spaces.selectors import doorway_list, space_get
 from spaces.services import doorway_create, space_create, space_update
 
 
+@extend_schema_serializer(component_name="Space")
 class SpaceOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -30,6 +33,7 @@ class SpaceOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField(default=0)
 
 
+@extend_schema_serializer(component_name="SpaceSettings")
 class SpaceSettingsSerializer(StrictSerializer):
     """What a space's owner sets: everything but its id and count."""
 
@@ -40,15 +44,51 @@ class SpaceSettingsSerializer(StrictSerializer):
     daily_reset = LocalTimeField(allow_null=True, default=None)
 
 
+SPACE_A = {
+    "id": 1,
+    "name": "A",
+    "allow_negative": False,
+    "time_zone": "UTC",
+    "capacity": None,
+    "daily_reset": None,
+    "count": 4,
+}
+LOBBY = {"name": "Lobby", "time_zone": "Europe/Berlin", "capacity": 40}
+
+
 class SpaceApi(APIView):
     """GET: every space with its count now, or at `ts`. POST (staff): add a space."""
 
     permission_classes = [IsStaffOrReadOnly]
 
+    @extend_schema(
+        operation_id="space_list",
+        parameters=[
+            OpenApiParameter(
+                "ts", str, description="The instant of the counts (ISO-8601; without a zone, UTC); default now."
+            )
+        ],
+        responses={200: SpaceOutputSerializer(many=True), **errors(400, 401, 403)},
+        examples=[OpenApiExample("Every space", value=[SPACE_A, {**SPACE_A, "id": 2, "name": "B", "count": 9}])],
+    )
     def get(self, request):
         at = instant_param(request.query_params, "ts", naive_is_utc=True)
         return Response(SpaceOutputSerializer(space_list_with_counts(at=at), many=True).data)
 
+    @extend_schema(
+        operation_id="space_create",
+        request=SpaceSettingsSerializer,
+        responses={201: SpaceOutputSerializer, **errors(400, 401, 403)},
+        examples=[
+            OpenApiExample("A lobby", value=LOBBY, request_only=True),
+            OpenApiExample(
+                "The lobby",
+                value={**SPACE_A, **LOBBY, "id": 3, "count": 0},
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
     def post(self, request):
         data = validated_input(SpaceSettingsSerializer, request.data)
         space = space_create(**data)
@@ -61,9 +101,24 @@ class SpaceDetailApi(APIView):
 
     permission_classes = [IsStaffOrReadOnly]
 
+    @extend_schema(
+        operation_id="space_retrieve",
+        responses={200: SpaceOutputSerializer, **errors(401, 403, 404)},
+        examples=[OpenApiExample("Space A", value=SPACE_A)],
+    )
     def get(self, request, space_id: str):
         return Response(SpaceOutputSerializer(space_get_with_count(space_id=int(space_id))).data)
 
+    @extend_schema(
+        operation_id="space_update",
+        request=SpaceSettingsSerializer(partial=True),
+        responses={200: SpaceOutputSerializer, **errors(400, 401, 403, 404)},
+        examples=[
+            OpenApiExample(
+                "Local days in Berlin", value={"time_zone": "Europe/Berlin", "capacity": 25, "daily_reset": "04:00"}
+            )
+        ],
+    )
     def patch(self, request, space_id: str):
         space = space_get(space_id=int(space_id))
         if not isinstance(request.data, dict):
@@ -79,6 +134,7 @@ class DoorwayApi(APIView):
 
     permission_classes = [IsStaffOrReadOnly]
 
+    @extend_schema_serializer(component_name="NewDoorway")
     class InputSerializer(StrictSerializer):
         name = serializers.CharField(max_length=200)
         sides = serializers.ListField(
@@ -88,14 +144,31 @@ class DoorwayApi(APIView):
             help_text="[space id or null, space id or null]; null is outside.",
         )
 
+    @extend_schema_serializer(component_name="Doorway")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
         sides = serializers.ListField(child=serializers.IntegerField(allow_null=True))
 
+    @extend_schema(
+        operation_id="doorway_list",
+        responses={200: OutputSerializer(many=True), **errors(401, 403)},
+        examples=[
+            OpenApiExample(
+                "The sample building",
+                value=[{"id": 1, "name": "X", "sides": [None, 1]}, {"id": 2, "name": "Z", "sides": [2, 1]}],
+            )
+        ],
+    )
     def get(self, request):
         return Response(self.OutputSerializer(doorway_list(), many=True).data)
 
+    @extend_schema(
+        operation_id="doorway_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **errors(400, 401, 403)},
+        examples=[OpenApiExample("From outside into the lobby", value={"name": "Lobby door", "sides": [None, 3]})],
+    )
     def post(self, request):
         data = validated_input(self.InputSerializer, request.data)
         side_a, side_b = data["sides"]

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "django_extensions",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "spaces",
     "dpu",
     "occupancy",
@@ -66,6 +68,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, Swagger UI's) from this process, under gunicorn too: no web server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -109,7 +113,12 @@ def _database() -> dict:
         config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
         # Tests use a file, not shared-cache memory, so that parallel writers see real SQLite locking.
         config["TEST"] = {"NAME": f"{config['NAME']}.test"}
-    elif engine != "django.db.backends.postgresql":
+    elif engine == "django.db.backends.postgresql":
+        # libpq waits for a new connection as long as the operating system does: minutes, for a host that drops
+        # packets. Give up after 2 seconds instead, so that a worker answers (GET /health: 503) rather than hangs
+        # while PostgreSQL is unreachable. A connect_timeout in DATABASE_URL's query string takes precedence.
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    else:
         raise ImproperlyConfigured(f"DATABASE_URL must point at SQLite or PostgreSQL, not {engine or url!r}.")
     return config
 
@@ -129,7 +138,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True  # straight from the apps' static folders: no collectstatic step, no STATIC_ROOT
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A batch of 10,000 events is about 800 kB of JSON; leave room for pretty-printed bodies.
@@ -148,6 +157,26 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     # JSON is the only format: ?format=... is an ordinary (ignored) query parameter, not a 404.
     "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The version of this service, written only here: the OpenAPI schema and GET /health both report it.
+SERVICE_VERSION = "1.0.0"
+
+# The OpenAPI schema (GET /api/schema) and its documentation (GET /api/docs), served by this service with no
+# internet access: Swagger UI comes from drf-spectacular-sidecar's static files, not a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "People-counting service API",
+    "DESCRIPTION": "Occupancy of spaces from doorway sensors (DPUs): events in, counts out.",
+    "VERSION": SERVICE_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],  # readable without a token, and a wrong one does not matter
+    "PREPROCESSING_HOOKS": ["config.openapi.paths_without_trailing_slash"],
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Occupancy rows younger than this (by timestamp or by their last change) are "pending": a late event may
