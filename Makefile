@@ -7,7 +7,7 @@ PORT ?= 8000
 # gunicorn's rule of thumb: two workers per core, plus one.
 WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
 
-.PHONY: install run serve test lint format migrate clean
+.PHONY: install run serve test lint format migrate clean apicheck
 
 install: $(VENV)/.installed
 
@@ -43,9 +43,13 @@ lint: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
+# Schemathesis against a real server on the sample building (.ci/apicheck): every check, a bounded run.
+apicheck: install
+	bash .ci/apicheck
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3.test .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) db.sqlite3 db.sqlite3.test apicheck.sqlite3 .pytest_cache .ruff_cache .hypothesis

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import BaseConstraint
 from django.http import JsonResponse
 from django.urls import re_path
 from drf_spectacular.utils import extend_schema_field
@@ -155,6 +156,7 @@ class LocalTimeField(serializers.Field):
         return value.strftime("%H:%M:%S" if value.second else "%H:%M")
 
 
+@extend_schema_field({"type": "string", "enum": sorted(time_zone_names()), "example": "Europe/Berlin"})
 class TimeZoneField(serializers.CharField):
     """An IANA time zone name, such as Europe/Berlin."""
 
@@ -218,6 +220,7 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": SERIAL_MAX, "example": 3})
 class IdField(serializers.PrimaryKeyRelatedField):
     """A row of `queryset` by its id: a whole JSON number or a numeric string ("3").
 
@@ -237,11 +240,14 @@ class IdField(serializers.PrimaryKeyRelatedField):
 
 
 class RequestRejected(APIException):
-    """A 400 whose JSON body is sent exactly as given (DRF would turn numbers in it into strings)."""
+    """A 400 whose JSON body is sent exactly as given (DRF would turn numbers in it into strings). The body has a
+    `detail` sentence, like every error body, and whatever else the client needs to act on it."""
 
     status_code = 400
 
     def __init__(self, body: dict):
+        if not isinstance(body.get("detail"), str):
+            raise TypeError("An error body needs `detail`, a sentence for a person.")
         self.detail = body
 
 
@@ -255,16 +261,107 @@ def validated_input(serializer_class: type[serializers.Serializer], data) -> dic
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus: a service's Django ValidationError is the client's 400, not a server error."""
+    """DRF's handler, plus: every error body has `detail`, a sentence for a person, and a validation error also
+    `errors`, each field's messages (error_body); a service's Django ValidationError is the client's 400, not a
+    server error."""
     if isinstance(exc, DjangoValidationError):
-        exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+        exc = ValidationError(_django_messages(exc))
     elif isinstance(exc, RequestDataTooBig):
         # DRF reads request.body, where Django applies DATA_UPLOAD_MAX_MEMORY_SIZE, before the parser runs; left
         # to Django, the answer would be a bare HTML 400 that does not say what was wrong.
         exc = RequestBodyTooLarge()
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and not isinstance(exc, RequestRejected):
+        response.data = error_body(response.data)
+    return response
+
+
+# Django's message for a violated check or conditional unique constraint names the constraint, which means nothing
+# to a client: "Constraint “doorway_sides_differ” is violated."
+CONSTRAINT_VIOLATED = re.compile(
+    re.escape(str(BaseConstraint.default_violation_error_message)).replace(re.escape("%(name)s"), "(.+)")
+)
+# What each such constraint means, for the rare case that no clean() has already said it (see _django_messages).
+CONSTRAINT_SENTENCES = {
+    "doorway_sides_differ": "A doorway must join two different sides, at least one of them a space.",
+    "space_capacity_positive": "A space's capacity must be 1 or more, or empty.",
+    "assignment_ends_after_start": "An assignment must end after it starts.",
+    "assignment_one_open": "A DPU can have only one assignment without an end.",
+}
+CONSTRAINT_GENERIC = "This conflicts with a rule for what the service stores."
+
+
+def _django_messages(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """A Django ValidationError's messages by field (NON_FIELD_ERRORS and a bare error under "detail"), with a
+    constraint's message made a sentence, or dropped when a model's clean() already said the same in words."""
+    by_field = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+    readable = {}
+    for field, messages in by_field.items():
+        worded = [m for m in messages if not CONSTRAINT_VIOLATED.fullmatch(m)]
+        if not worded:
+            names = [CONSTRAINT_VIOLATED.fullmatch(m)[1] for m in messages]
+            worded = [CONSTRAINT_SENTENCES.get(name, CONSTRAINT_GENERIC) for name in names]
+        readable["detail" if field == NON_FIELD_ERRORS else field] = worded
+    return readable
+
+
+# Keys under which DRF and Django put messages about the request as a whole rather than one field.
+GENERAL = ("detail", "non_field_errors", NON_FIELD_ERRORS)
+
+
+def error_body(data) -> dict:
+    """The one error shape: {"detail": a sentence for a person} and, for a validation error that names fields,
+    "errors": {field: [messages]}. `data` is what DRF made of the exception: {"detail": "..."}, a list of
+    messages, or a serializer's errors (nested ones, such as a list's items, become "sides.0")."""
+    if isinstance(data, list):
+        data = {"detail": data}
+    general, fields = [], {}
+    for key, value in data.items():
+        if key in GENERAL:
+            general += _messages(value)
+        else:
+            _flatten(fields, str(key), value)
+    detail = " ".join(_unique(general))
+    if fields:
+        if len(fields) == 1:
+            [(name, messages)] = fields.items()
+            summary = f"{name}: {' '.join(messages)}"
+        else:
+            summary = f"{len(fields)} fields are not valid: {', '.join(fields)}."
+        detail = f"{detail} {summary}" if detail else summary
+        return {"detail": detail, "errors": fields}
+    return {"detail": detail or "The request was refused."}
+
+
+def _messages(value) -> list[str]:
+    if isinstance(value, dict):
+        return [m for item in value.values() for m in _messages(item)]
+    if isinstance(value, list):
+        return [m for item in value for m in _messages(item)]
+    return [str(value)]
+
+
+def _flatten(fields: dict[str, list[str]], name: str, value) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(fields, f"{name}.{key}", item)
+    elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        for key, item in enumerate(value):
+            if item:  # a ListSerializer lists every item, valid ones as {}
+                _flatten(fields, f"{name}.{key}", item)
+    else:
+        fields[name] = _unique(_messages(value))
+
+
+def _unique(messages: list[str]) -> list[str]:
+    return list(dict.fromkeys(messages))
 
 
 def not_found(request, exception=None) -> JsonResponse:
     """Every unknown path answers like an unknown object does: JSON, not Django's HTML page."""
     return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def server_error(request) -> JsonResponse:
+    """An unexpected failure answers JSON with `detail` too (the traceback goes to the log, not to the caller)."""
+    return JsonResponse({"detail": "The service failed to answer this request; the failure is logged."}, status=500)

@@ -34,12 +34,23 @@ class DpuTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-# An error body: `detail`, a sentence for a person, or a list of messages for each field that was wrong.
+# Every error body (config.api.error_body): `detail`, a sentence for a person, and for a validation error that
+# names fields, `errors`: each field's messages.
 ERROR = {
     "type": "object",
-    "properties": {"detail": {"type": "string", "description": "What went wrong, for a person."}},
-    "additionalProperties": {"type": "array", "items": {"type": "string"}, "description": "A field's messages."},
-    "example": {"end": ["must be after start (2018-02-26T00:00:00.000Z); the range is empty."]},
+    "properties": {
+        "detail": {"type": "string", "description": "What went wrong, for a person."},
+        "errors": {
+            "type": "object",
+            "description": "Only when fields or query parameters are not valid: each one's messages.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["detail"],
+    "example": {
+        "detail": "end: must be after start (2018-02-26T00:00:00.000Z); the range is empty.",
+        "errors": {"end": ["must be after start (2018-02-26T00:00:00.000Z); the range is empty."]},
+    },
 }
 
 WHY = {
@@ -55,3 +66,17 @@ WHY = {
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     """The error responses an operation may give, with the shared body."""
     return {status: OpenApiResponse(ERROR, description=WHY[status]) for status in statuses}
+
+
+def strict_request_bodies(result, generator, request, public):
+    """Every request body of this API refuses fields it does not know (config.api.StrictSerializer, and the events
+    endpoint's own check): the schema says so, so that a client or a fuzzer is not told extra fields are fine."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result
+
+
+# Query parameters that hold an instant: what the schema promises is accepted (the API also takes bare dates and
+# local times where its description says so).
+INSTANT_PARAMETER = {"type": "string", "format": "date-time"}

@@ -13,13 +13,22 @@ class IsStaffOrReadOnly(permissions.BasePermission):
     DPUs may do neither: their token is for posting their own events (CanPostEvents).
     """
 
-    message = "Only staff users may change this; DPU tokens may only post events."
+    message = "Only staff users may change this."
 
     def has_permission(self, request, view):
         user = request.user
-        if not (user and user.is_authenticated) or getattr(user, "is_dpu", False):
+        if getattr(user, "is_dpu", False):
+            # DRF makes a new instance per request: the refusal may say what this caller tried.
+            self.message = DPU_POSTS_ONLY
+            return False
+        if not (user and user.is_authenticated):
             return False
         return request.method in permissions.SAFE_METHODS or user.is_staff
+
+
+DPU_POSTS_ONLY = (
+    "DPU tokens may only post events (POST /events); reading or changing anything else needs a user's token."
+)
 
 
 class CanPostEvents(permissions.BasePermission):

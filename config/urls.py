@@ -17,3 +17,4 @@ urlpatterns = [
 ]
 
 handler404 = "config.api.not_found"
+handler500 = "config.api.server_error"

@@ -3,13 +3,14 @@
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,14 +21,30 @@ from config.api import (
     RequestRejected,
     SerialField,
     StrictSerializer,
+    check_query_params,
+    format_instant,
+    instant_param,
     printable,
     validated_input,
 )
 from config.openapi import ERROR, errors
 from config.permissions import CanPostEvents, IsStaffOrReadOnly
 from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW
-from dpu.selectors import assignment_list, dpu_get, dpu_list
-from dpu.services import EventIn, EventRejected, assignment_move, dpu_create, event_ingest
+from dpu.paging import PAGING_PARAMETERS, page_request, paged_response
+from dpu.paging import PARAMS as PAGING_PARAMS
+from dpu.selectors import EVENT_KEY, assignment_current, assignment_get, assignment_list, dpu_get, dpu_list, event_list
+from dpu.services import (
+    DpuHasEvents,
+    EventIn,
+    EventRejected,
+    assignment_delete,
+    assignment_move,
+    assignment_update,
+    dpu_create,
+    dpu_delete,
+    dpu_token_rotate,
+    event_ingest,
+)
 from spaces.models import Doorway, Space
 
 MAX_BATCH = 10_000
@@ -83,21 +100,22 @@ class IngestResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField(help_text="Exact repeats of events stored before or in this batch.")
 
 
+# The shared error body, plus where in the batch the first refused item is.
 BATCH_ERROR = {
-    "type": "object",
+    **ERROR,
     "properties": {
-        "detail": {"type": "string"},
+        **ERROR["properties"],
         "index": {"type": "integer", "description": "The item that was refused, from 0."},
-        "field": {"type": "string"},
-        "message": {"type": "string"},
+        "field": {"type": "string", "description": "Its field that was wrong."},
+        "message": {"type": "string", "description": "What was wrong with it."},
     },
-    "required": ["detail"],
     "example": {
         "detail": "Item 1: direction: must be 1 (towards the side the DPU faces) or -1 (away from it). Nothing in "
         "this batch was stored.",
         "index": 1,
         "field": "direction",
         "message": "must be 1 (towards the side the DPU faces) or -1 (away from it).",
+        "errors": {"direction": ["must be 1 (towards the side the DPU faces) or -1 (away from it)."]},
     },
 }
 TWO_EVENTS = [
@@ -122,9 +140,7 @@ class EventIngestApi(APIView):
         responses={
             201: OpenApiResponse(IngestResultSerializer, description="At least one event was new."),
             200: OpenApiResponse(IngestResultSerializer, description="Every event was stored before."),
-            400: OpenApiResponse(
-                {"oneOf": [BATCH_ERROR, ERROR]}, description="An item, or the batch, is not valid: nothing stored."
-            ),
+            400: OpenApiResponse(BATCH_ERROR, description="An item, or the batch, is not valid: nothing stored."),
             **errors(401, 403, 413),
         },
         examples=[
@@ -176,6 +192,7 @@ def _item_error(index: int, field: str, message: str) -> RequestRejected:
             "index": index,
             "field": field,
             "message": message,
+            "errors": {field: [message]},  # the shape of every other validation error
         }
     )
 
@@ -278,3 +295,175 @@ class AssignmentApi(APIView):
         data = validated_input(self.InputSerializer, request.data)
         assignment = assignment_move(dpu=dpu, **data)
         return Response(self.OutputSerializer(assignment).data, status=status.HTTP_201_CREATED)
+
+
+class Conflict(APIException):
+    """A 409: the request contradicts what is stored; the detail says why and what to do instead."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+@extend_schema_serializer(component_name="DpuDetail")
+class DpuDetailSerializer(DpuOutputSerializer):
+    assignment = AssignmentApi.OutputSerializer(
+        allow_null=True, help_text="Where the DPU hangs now; null when nowhere."
+    )
+
+
+class DpuDetailApi(APIView):
+    """GET: one DPU and where it hangs now. DELETE (staff): remove a DPU that never sent an event."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema(
+        operation_id="dpu_retrieve",
+        responses={200: DpuDetailSerializer, **errors(401, 403, 404)},
+        examples=[OpenApiExample("DPU 512", value={"serial": 512, "assignment": MOVED})],
+    )
+    def get(self, request, serial: str):
+        dpu = dpu_get(serial=int(serial))
+        assignment = assignment_current(dpu=dpu, at=timezone.now())
+        return Response(DpuDetailSerializer({"serial": dpu.serial, "assignment": assignment}).data)
+
+    @extend_schema(operation_id="dpu_destroy", responses={204: None, **errors(401, 403, 404, 409)})
+    def delete(self, request, serial: str):
+        try:
+            dpu_delete(dpu=dpu_get(serial=int(serial)))
+        except DpuHasEvents as exc:
+            raise Conflict(str(exc)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DpuTokenApi(APIView):
+    """POST (staff): give the DPU a new token, shown once; the old one stops working at once."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema(
+        operation_id="dpu_token_rotate",
+        request=None,
+        responses={201: DpuCreatedSerializer, **errors(401, 403, 404)},
+        examples=[OpenApiExample("The new token, shown once", value={"serial": 512, "token": "dpu_Qm3…"})],
+    )
+    def post(self, request, serial: str):
+        dpu = dpu_get(serial=int(serial))
+        token = dpu_token_rotate(dpu=dpu)
+        # Shown this once: only its hash is kept.
+        return Response({"serial": dpu.serial, "token": token}, status=status.HTTP_201_CREATED)
+
+
+class AssignmentDetailApi(APIView):
+    """PATCH (staff): correct an assignment in place. DELETE (staff): remove it. Either recalculates the counts of
+    every space involved, as the admin's corrections do."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema_serializer(component_name="AssignmentCorrection")
+    class InputSerializer(StrictSerializer):
+        doorway = IdField(queryset=Doorway.objects.all())
+        enters = IdField(queryset=Space.objects.all(), allow_null=True)
+        valid_from = InstantField()
+        valid_to = InstantField(allow_null=True)
+
+    @extend_schema(
+        operation_id="dpu_assignments_update",
+        request=InputSerializer(partial=True),
+        responses={200: AssignmentApi.OutputSerializer, **errors(400, 401, 403, 404)},
+        examples=[
+            OpenApiExample("Ended", value={"valid_to": "2018-03-02T00:00:00Z"}, request_only=True),
+            OpenApiExample(
+                "The corrected assignment",
+                value={**MOVED, "valid_to": "2018-03-02T00:00:00.000Z"},
+                response_only=True,
+                status_codes=["200"],
+            ),
+        ],
+    )
+    def patch(self, request, serial: str, assignment_id: str):
+        assignment = assignment_get(dpu=dpu_get(serial=int(serial)), assignment_id=int(assignment_id))
+        if not isinstance(request.data, dict):
+            raise ValidationError({"detail": "The body must be a JSON object."})
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = serializer.validated_data
+        assignment = assignment_update(
+            assignment=assignment,
+            doorway=changes.get("doorway", assignment.doorway),
+            enters=changes.get("enters", assignment.enters),
+            valid_from=changes.get("valid_from", assignment.valid_from),
+            valid_to=changes.get("valid_to", assignment.valid_to),
+        )
+        return Response(AssignmentApi.OutputSerializer(assignment).data)
+
+    @extend_schema(operation_id="dpu_assignments_destroy", responses={204: None, **errors(401, 403, 404)})
+    def delete(self, request, serial: str, assignment_id: str):
+        assignment_delete(assignment=assignment_get(dpu=dpu_get(serial=int(serial)), assignment_id=int(assignment_id)))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_serializer(component_name="LoggedEvent")
+class LoggedEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    dpu_id = serializers.IntegerField(source="dpu.serial", help_text="The DPU's serial.")
+    timestamp = InstantField()
+    direction = DirectionField()
+    received_at = InstantField(help_text="When the service stored it.")
+
+
+EVENT_LOG_PARAMS = ("start", "end", *PAGING_PARAMS)
+
+
+class EventLogApi(APIView):
+    """GET: the DPU's raw events as received, in timestamp order, a page at a time."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema(
+        operation_id="dpu_events_list",
+        parameters=[
+            OpenApiParameter(
+                "start", str, description="Events at or after this instant (ISO-8601; without a zone, UTC)."
+            ),
+            OpenApiParameter("end", str, description="Events before this instant (ISO-8601; without a zone, UTC)."),
+            *PAGING_PARAMETERS,
+        ],
+        responses={
+            200: OpenApiResponse(
+                LoggedEventSerializer(many=True),
+                description='One page, oldest first. When more follow, the Link header (rel="next") gives the next '
+                "page's URL.",
+            ),
+            **errors(400, 401, 403, 404),
+        },
+        examples=[
+            OpenApiExample(
+                "Two events",
+                value=[
+                    {
+                        "id": 1,
+                        "dpu_id": 283,
+                        "timestamp": "2018-02-24T08:45:21.893Z",
+                        "direction": 1,
+                        "received_at": "2026-12-01T05:50:02.114Z",
+                    },
+                    {
+                        "id": 2,
+                        "dpu_id": 283,
+                        "timestamp": "2018-02-24T08:46:03.200Z",
+                        "direction": -1,
+                        "received_at": "2026-12-01T05:50:02.114Z",
+                    },
+                ],
+            )
+        ],
+    )
+    def get(self, request, serial: str):
+        params = request.query_params
+        check_query_params(params, EVENT_LOG_PARAMS)
+        start, end = (instant_param(params, name, naive_is_utc=True) for name in ("start", "end"))
+        if start is not None and end is not None and end <= start:
+            raise ValidationError({"end": [f"must be after start ({format_instant(start)}); the range is empty."]})
+        page = page_request(params, shape=EVENT_KEY)
+        result = event_list(dpu=dpu_get(serial=int(serial)), start=start, end=end, page=page)
+        return paged_response(request, LoggedEventSerializer(result.rows, many=True).data, page=result)

@@ -1,9 +1,16 @@
-"""Reading DPUs and their assignments."""
+"""Reading DPUs, their assignments and the events they sent."""
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from dpu.models import SERIAL_MAX, Dpu, DpuAssignment
+from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent
+from dpu.paging import Page, PageRequest, keyset_page
+
+# The event log's order, and its cursors' key: (timestamp, id) is unique, so no row is on two pages or on none.
+EVENT_ORDER = ("timestamp", "id")
+EVENT_KEY = (datetime, int)
 
 
 def dpu_get(*, serial: int) -> Dpu:
@@ -22,3 +29,33 @@ def dpu_list() -> QuerySet[Dpu]:
 def assignment_list(*, dpu: Dpu) -> QuerySet[DpuAssignment]:
     """The DPU's assignments, oldest first."""
     return DpuAssignment.objects.filter(dpu=dpu).select_related("dpu").order_by("valid_from")
+
+
+def assignment_current(*, dpu: Dpu, at: datetime) -> DpuAssignment | None:
+    """The assignment covering `at`, None when the DPU hangs nowhere then."""
+    return (
+        DpuAssignment.objects.filter(dpu=dpu, valid_from__lte=at)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .select_related("dpu")
+        .first()
+    )
+
+
+def assignment_get(*, dpu: Dpu, assignment_id: int) -> DpuAssignment:
+    """The DPU's assignment with that id, or Http404 (also when it is another DPU's)."""
+    found = None
+    if 0 < assignment_id <= SERIAL_MAX:
+        found = DpuAssignment.objects.filter(dpu=dpu, pk=assignment_id).select_related("dpu", "doorway").first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def event_list(*, dpu: Dpu, start: datetime | None, end: datetime | None, page: PageRequest) -> Page:
+    """One page of the DPU's raw events with timestamps in [start, end), in (timestamp, id) order."""
+    events = DpuEvent.objects.filter(dpu=dpu)
+    if start is not None:
+        events = events.filter(timestamp__gte=start)
+    if end is not None:
+        events = events.filter(timestamp__lt=end)
+    return keyset_page(events.select_related("dpu"), fields=EVENT_ORDER, page=page)

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config.api import format_instant
 from config.sql import among, db_instant, execute, for_update, q
 from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent, to_millisecond
 from occupancy.services import occupancy_recalculate
@@ -136,6 +137,30 @@ def dpu_create(*, serial: int) -> tuple[Dpu, str]:
     return dpu, token
 
 
+class DpuHasEvents(Exception):
+    """The DPU cannot be deleted: the events it sent are history that counts depend on."""
+
+    def __init__(self, dpu: Dpu):
+        super().__init__(
+            f"{dpu} cannot be deleted: it has sent events, and they are the history the counts are made of. To "
+            "retire it, end its current assignment (PATCH the assignment's valid_to) and rotate its token without "
+            "giving the new one out."
+        )
+
+
+def dpu_delete(*, dpu: Dpu) -> None:
+    """Remove a DPU that never sent an event, with its assignments (which, without events, count nothing).
+
+    Raises DpuHasEvents otherwise, and removes nothing."""
+    with transaction.atomic():
+        # event_ingest locks the DPU row before inserting: holding it here keeps an event from arriving between
+        # the check and the delete.
+        dpu = Dpu.objects.select_for_update().get(pk=dpu.pk)
+        if DpuEvent.objects.filter(dpu=dpu).exists():
+            raise DpuHasEvents(dpu)
+        dpu.delete()
+
+
 def dpu_token_rotate(*, dpu: Dpu) -> str:
     """Give the DPU a new token; the old one stops working at once. Returns the new token, seen only now."""
     token = Dpu.new_token()
@@ -157,7 +182,7 @@ def assignment_move(
         assignments = list(dpu.assignments.select_related("doorway"))
         if any(a.valid_from == valid_from for a in assignments):
             raise ValidationError(
-                {"valid_from": f"{dpu} already has an assignment starting at {valid_from.isoformat()}."}
+                {"valid_from": f"{dpu} already has an assignment starting at {format_instant(valid_from)}."}
             )
         later = [a.valid_from for a in assignments if a.valid_from > valid_from]
         new = DpuAssignment(

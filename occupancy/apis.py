@@ -26,6 +26,7 @@ from occupancy.calendar import Interval, placed
 from occupancy.selectors import SpaceSeries, reset_get, reset_list, space_count_at, space_series
 from occupancy.selectors.buckets import MAX_SPACES
 from occupancy.services import reset_create, reset_delete
+from spaces.models import time_zone_names
 from spaces.selectors import space_get
 
 
@@ -52,7 +53,7 @@ class SpaceCountApi(APIView):
         parameters=[
             OpenApiParameter(
                 "ts",
-                str,
+                OpenApiTypes.DATETIME,
                 description="The instant (ISO-8601; without a zone, UTC; a bare date is midnight); default now.",
             )
         ],
@@ -111,17 +112,17 @@ class SeriesSchema(serializers.Serializer):
 SERIES_PARAMETERS = [
     OpenApiParameter(
         "start",
-        str,
+        OpenApiTypes.DATETIME,
         required=True,
-        description="ISO-8601; without a zone, or a bare date, local time in `tz`.",
-        examples=[OpenApiExample("A day", value="2018-02-26")],
+        description="ISO-8601; without a zone, or a bare date (2018-02-26), local time in `tz`.",
+        examples=[OpenApiExample("A day", value="2018-02-26T00:00:00Z")],
     ),
     OpenApiParameter(
         "end",
-        str,
+        OpenApiTypes.DATETIME,
         required=True,
         description="After `start`; read like it.",
-        examples=[OpenApiExample("A day", value="2018-02-27")],
+        examples=[OpenApiExample("A day", value="2018-02-27T00:00:00Z")],
     ),
     OpenApiParameter(
         "interval",
@@ -130,7 +131,9 @@ SERIES_PARAMETERS = [
         description="<N>m, <N>h, <N>d or <N>w (days and weeks are local); without it, one bucket.",
         examples=[OpenApiExample("Six hours", value="6h")],
     ),
-    OpenApiParameter("tz", str, description="An IANA time zone name; default the space's own."),
+    OpenApiParameter(
+        "tz", str, enum=sorted(time_zone_names()), description="An IANA time zone name; default the space's own."
+    ),
     OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the buckets as a file to download."),
 ]
 SERIES_EXAMPLE = {
@@ -200,8 +203,17 @@ class SeriesApi(APIView):
     def handle_exception(self, exc):
         # An error is JSON whatever format was asked for: a CSV of an error message would read as a report.
         response = super().handle_exception(exc)
-        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        self._answer_json()
         return response
+
+    def options(self, request, *args, **kwargs):
+        # So is the description of the endpoint: only buckets have a CSV form.
+        response = super().options(request, *args, **kwargs)
+        self._answer_json()
+        return response
+
+    def _answer_json(self) -> None:
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
 
     def download(self, request, found: list[SpaceSeries], name: str, *, many: bool) -> Response:
         """JSON as the database wrote the buckets (a list when `many`), or a CSV file of them."""
@@ -241,7 +253,7 @@ class CountsApi(SeriesApi):
                 "spaces",
                 str,
                 required=True,
-                pattern=r"^[0-9]+(,[0-9]+)*$",
+                pattern=rf"^[1-9][0-9]{{0,17}}(,[1-9][0-9]{{0,17}}){{0,{MAX_SPACES - 1}}}$",
                 description=f"Space ids separated by commas, up to {MAX_SPACES}.",
                 examples=[OpenApiExample("Two spaces", value="2,1")],
             ),
@@ -302,8 +314,12 @@ class ResetListApi(APIView):
     @extend_schema(
         operation_id="space_resets_list",
         parameters=[
-            OpenApiParameter("start", str, description="Resets at or after this instant (local without a zone)."),
-            OpenApiParameter("end", str, description="Resets before this instant (local without a zone)."),
+            OpenApiParameter(
+                "start", OpenApiTypes.DATETIME, description="Resets at or after this instant (local without a zone)."
+            ),
+            OpenApiParameter(
+                "end", OpenApiTypes.DATETIME, description="Resets before this instant (local without a zone)."
+            ),
         ],
         responses={200: ResetOutputSerializer(many=True), **errors(400, 401, 403, 404)},
         examples=[OpenApiExample("One reset", value=[RESET])],

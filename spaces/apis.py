@@ -1,8 +1,9 @@
 """HTTP for the layout: spaces (with their current counts) and doorways."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,8 +19,24 @@ from config.openapi import errors
 from config.permissions import IsStaffOrReadOnly
 from occupancy.selectors import space_get_with_count, space_list_with_counts
 from spaces.models import Space
-from spaces.selectors import doorway_list, space_get
-from spaces.services import doorway_create, space_create, space_update
+from spaces.selectors import doorway_get, doorway_list, space_get
+from spaces.services import (
+    LayoutInUse,
+    doorway_create,
+    doorway_delete,
+    doorway_update,
+    space_create,
+    space_delete,
+    space_update,
+)
+
+
+class Conflict(APIException):
+    """409: the change conflicts with stored history; `detail` says why and what to do instead."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with what is stored."
+    default_code = "conflict"
 
 
 @extend_schema_serializer(component_name="Space")
@@ -65,7 +82,9 @@ class SpaceApi(APIView):
         operation_id="space_list",
         parameters=[
             OpenApiParameter(
-                "ts", str, description="The instant of the counts (ISO-8601; without a zone, UTC); default now."
+                "ts",
+                OpenApiTypes.DATETIME,
+                description="The instant of the counts (ISO-8601; without a zone, UTC); default now.",
             )
         ],
         responses={200: SpaceOutputSerializer(many=True), **errors(400, 401, 403)},
@@ -97,7 +116,8 @@ class SpaceApi(APIView):
 
 class SpaceDetailApi(APIView):
     """GET: one space with its count now. PATCH (staff): change its settings; a change to `allow_negative`,
-    `time_zone` or `daily_reset` recalculates its whole history before the answer."""
+    `time_zone` or `daily_reset` recalculates its whole history before the answer. DELETE (staff): remove a space
+    nothing depends on (409 when events or resets counted it, or a doorway leads into it)."""
 
     permission_classes = [IsStaffOrReadOnly]
 
@@ -127,6 +147,30 @@ class SpaceDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         space_update(space=space, **serializer.validated_data)
         return Response(SpaceOutputSerializer(space_get_with_count(space_id=space.pk)).data)
+
+    @extend_schema(
+        operation_id="space_destroy",
+        request=None,
+        responses={204: None, **errors(401, 403, 404, 409)},
+        examples=[
+            OpenApiExample(
+                "A space with history",
+                value={
+                    "detail": "Space 1 ('A') has counted events (its history depends on it); it cannot be deleted. "
+                    "Rename it instead, or move its DPUs to other doorways to stop counting it."
+                },
+                response_only=True,
+                status_codes=["409"],
+            )
+        ],
+    )
+    def delete(self, request, space_id: str):
+        space = space_get(space_id=int(space_id))
+        try:
+            space_delete(space=space)
+        except LayoutInUse as exc:
+            raise Conflict(str(exc)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DoorwayApi(APIView):
@@ -174,3 +218,87 @@ class DoorwayApi(APIView):
         side_a, side_b = data["sides"]
         doorway = doorway_create(name=data["name"], side_a=side_a, side_b=side_b)
         return Response(self.OutputSerializer(doorway).data, status=status.HTTP_201_CREATED)
+
+
+DOOR_X = {"id": 1, "name": "X", "sides": [None, 1]}
+
+
+class DoorwayDetailApi(APIView):
+    """GET: one doorway and the two sides it joins. PATCH (staff): rename it, or change its sides while no DPU has
+    been assigned to it (409 after). DELETE (staff): remove it while no DPU has been assigned to it (409 after)."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema_serializer(component_name="DoorwayChange")
+    class InputSerializer(StrictSerializer):
+        name = serializers.CharField(max_length=200, required=False)
+        sides = serializers.ListField(
+            child=IdField(queryset=Space.objects.all(), allow_null=True),
+            min_length=2,
+            max_length=2,
+            required=False,
+            help_text="[space id or null, space id or null]; null is outside. Fixed once a DPU was assigned.",
+        )
+
+    @extend_schema(
+        operation_id="doorway_retrieve",
+        responses={200: DoorwayApi.OutputSerializer, **errors(401, 403, 404)},
+        examples=[OpenApiExample("Doorway X", value=DOOR_X)],
+    )
+    def get(self, request, doorway_id: str):
+        return Response(DoorwayApi.OutputSerializer(doorway_get(doorway_id=int(doorway_id))).data)
+
+    @extend_schema(
+        operation_id="doorway_update",
+        request=InputSerializer,
+        responses={200: DoorwayApi.OutputSerializer, **errors(400, 401, 403, 404, 409)},
+        examples=[
+            OpenApiExample("A new name", value={"name": "Main entrance"}, request_only=True),
+            OpenApiExample("Renamed", value={**DOOR_X, "name": "Main entrance"}, response_only=True),
+            OpenApiExample(
+                "Sides of a doorway with a DPU",
+                value={
+                    "detail": "Doorway 1 ('X') has DPU assignments, so its sides are history: changing them would "
+                    "reinterpret the events counted through it. Create a new doorway with these sides and move the "
+                    "DPU to it instead."
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+    )
+    def patch(self, request, doorway_id: str):
+        doorway = doorway_get(doorway_id=int(doorway_id))
+        changes = validated_input(self.InputSerializer, request.data)
+        if "sides" in changes:
+            changes["side_a"], changes["side_b"] = changes.pop("sides")
+        try:
+            doorway = doorway_update(doorway=doorway, **changes)
+        except LayoutInUse as exc:
+            raise Conflict(str(exc)) from None
+        return Response(DoorwayApi.OutputSerializer(doorway).data)
+
+    @extend_schema(
+        operation_id="doorway_destroy",
+        request=None,
+        responses={204: None, **errors(401, 403, 404, 409)},
+        examples=[
+            OpenApiExample(
+                "A doorway with a DPU",
+                value={
+                    "detail": "Doorway 1 ('X') has DPU assignments (DPU 283): the history of their events depends on "
+                    "it, so it cannot be deleted. Rename it instead; to stop counting through it, move the DPU to "
+                    "another doorway."
+                },
+                response_only=True,
+                status_codes=["409"],
+            )
+        ],
+    )
+    def delete(self, request, doorway_id: str):
+        doorway = doorway_get(doorway_id=int(doorway_id))
+        try:
+            doorway_delete(doorway=doorway)
+        except LayoutInUse as exc:
+            raise Conflict(str(exc)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)

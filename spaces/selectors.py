@@ -16,3 +16,11 @@ def space_get(*, space_id: int) -> Space:
 
 def doorway_list() -> QuerySet[Doorway]:
     return Doorway.objects.order_by("name", "id")
+
+
+def doorway_get(*, doorway_id: int) -> Doorway:
+    """The doorway, or Http404."""
+    doorway = Doorway.objects.filter(pk=doorway_id).first()
+    if doorway is None:
+        raise Http404
+    return doorway

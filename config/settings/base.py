@@ -176,6 +176,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],  # readable without a token, and a wrong one does not matter
     "PREPROCESSING_HOOKS": ["config.openapi.paths_without_trailing_slash"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.strict_request_bodies",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

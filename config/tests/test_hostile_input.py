@@ -416,7 +416,7 @@ def test_a_format_query_parameter_on_the_count_endpoint_is_refused(reader_client
     response = reader_client.get(f"/space/{plan.a.id}/count", {"format": HTML})
 
     assert response.status_code == 400
-    assert "format" in response.json()
+    assert "format" in response.json()["errors"]
 
 
 @pytest.mark.parametrize(

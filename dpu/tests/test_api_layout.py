@@ -56,7 +56,7 @@ def test_duplicate_serial_is_refused(staff_client):
     response = staff_client.post("/dpu/", {"serial": "283"}, format="json")
 
     assert response.status_code == 400
-    assert "serial" in response.json()
+    assert "serial" in response.json()["errors"]
     assert Dpu.objects.count() == 1
 
 
@@ -265,7 +265,7 @@ def test_bad_assignment_is_refused_and_changes_nothing(staff_client, change, fie
     response = staff_client.post("/dpu/283/assignments", body, format="json")
 
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert assignments_of(plan.dpu_283) == before
 
 
@@ -278,7 +278,7 @@ def test_assignment_missing_a_field_is_refused(staff_client, field):
     response = staff_client.post("/dpu/283/assignments", body, format="json")
 
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert DpuAssignment.objects.filter(dpu=plan.dpu_283).count() == 1
 
 
@@ -296,7 +296,7 @@ def test_assignment_starting_when_another_starts_is_refused(staff_client):
     )
 
     assert response.status_code == 400
-    assert "valid_from" in response.json()
+    assert "valid_from" in response.json()["errors"]
     assert assignments_of(plan.dpu_283) == before
 
 
@@ -308,5 +308,5 @@ def test_a_serial_taken_between_validation_and_insert_is_a_400(staff_client, mon
     response = staff_client.post("/dpu/", {"serial": 777}, format="json")
 
     assert response.status_code == 400
-    assert "already registered" in response.json()["serial"][0]
+    assert "already registered" in response.json()["errors"]["serial"][0]
     assert Dpu.objects.filter(serial=777).count() == 1

@@ -92,8 +92,8 @@ def test_an_unknown_query_parameter_is_refused_naming_it(reader_client, plan):
     response = reader_client.get(f"/space/{plan.a.id}/count", {"at": "2018-02-24T08:01:00Z"})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["at"]
-    assert "not a query parameter" in response.json()["at"][0]
+    assert list(response.json()["errors"]) == ["at"]
+    assert "not a query parameter" in response.json()["errors"]["at"][0]
 
 
 def test_an_offset_whose_plus_arrived_as_a_space_is_read_as_plus(reader_client, plan):
@@ -122,8 +122,8 @@ def test_unparseable_ts_is_refused_naming_ts(reader_client, plan, ts):
     response = reader_client.get(f"/space/{plan.a.id}/count", {"ts": ts})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["ts"]
-    assert response.json()["ts"]  # with the reason
+    assert list(response.json()["errors"]) == ["ts"]
+    assert response.json()["errors"]["ts"]  # with the reason
 
 
 @pytest.mark.parametrize("space_id", ["999999", "0", "9" * 18])
@@ -155,7 +155,9 @@ def test_unparseable_ts_is_refused_with_the_reason(reader_client, plan):
     response = reader_client.get(f"/space/{plan.a.id}/count", {"ts": "yesterday"})
 
     assert response.status_code == 400
-    assert response.json() == {"ts": ["'yesterday' is not an ISO-8601 timestamp, such as 2018-02-24T08:45:21.893Z."]}
+    assert response.json()["errors"] == {
+        "ts": ["'yesterday' is not an ISO-8601 timestamp, such as 2018-02-24T08:45:21.893Z."]
+    }
 
 
 # --- the sample building, end to end through the API ----------------------------------------------------------

@@ -469,8 +469,8 @@ def test_counts_of_more_than_100_spaces_are_refused(reader_client, plan):
     response = reader_client.get("/counts", {**MORNING, "spaces": ",".join(str(n) for n in range(1, 102))})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["spaces"]
-    assert "at most 100" in response.json()["spaces"][0]
+    assert list(response.json()["errors"]) == ["spaces"]
+    assert "at most 100" in response.json()["errors"]["spaces"][0]
     assert database_state() == before
 
 
@@ -481,7 +481,7 @@ def test_counts_refuse_spaces_that_are_not_ids(reader_client, plan, spaces):
     response = reader_client.get("/counts", {**MORNING, "spaces": spaces})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["spaces"]
+    assert list(response.json()["errors"]) == ["spaces"]
     assert database_state() == before
 
 
@@ -489,7 +489,7 @@ def test_counts_need_spaces(reader_client, plan):
     response = reader_client.get("/counts", MORNING)
 
     assert response.status_code == 400
-    assert list(response.json()) == ["spaces"]
+    assert list(response.json()["errors"]) == ["spaces"]
 
 
 def test_counts_of_an_unknown_space_among_known_ones_are_not_found(reader_client, plan):
@@ -532,7 +532,7 @@ def test_start_and_end_are_required(reader_client, plan, endpoint, query, missin
     response = get_counts(reader_client, plan, endpoint, query)
 
     assert response.status_code == 400
-    assert sorted(response.json()) == missing
+    assert sorted(response.json()["errors"]) == missing
     assert database_state() == before
 
 
@@ -548,7 +548,7 @@ def test_start_must_be_before_end(reader_client, plan, endpoint, end):
     response = get_counts(reader_client, plan, endpoint, {"start": "2018-02-24T08:00:00Z", "end": end})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["end"]
+    assert list(response.json()["errors"]) == ["end"]
     assert database_state() == before
 
 
@@ -560,7 +560,7 @@ def test_a_bad_interval_is_refused_naming_interval(reader_client, plan, endpoint
     response = get_counts(reader_client, plan, endpoint, {**MORNING, "interval": interval})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["interval"]
+    assert list(response.json()["errors"]) == ["interval"]
     assert database_state() == before
 
 
@@ -573,8 +573,8 @@ def test_more_than_10000_buckets_are_refused_saying_the_limit(reader_client, pla
     response = get_counts(reader_client, plan, endpoint, query)
 
     assert response.status_code == 400
-    assert list(response.json()) == ["interval"]
-    assert "10,000 buckets" in response.json()["interval"][0]
+    assert list(response.json()["errors"]) == ["interval"]
+    assert "10,000 buckets" in response.json()["errors"]["interval"][0]
     assert database_state() == before
 
 
@@ -595,7 +595,7 @@ def test_an_unknown_tz_is_refused_naming_tz(reader_client, plan, endpoint, tz):
     response = get_counts(reader_client, plan, endpoint, {**MORNING, "tz": tz})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["tz"]
+    assert list(response.json()["errors"]) == ["tz"]
     assert database_state() == before
 
 
@@ -607,7 +607,7 @@ def test_an_unparseable_bound_is_refused_naming_it(reader_client, plan, endpoint
     response = get_counts(reader_client, plan, endpoint, {**MORNING, name: "yesterday"})
 
     assert response.status_code == 400
-    assert list(response.json()) == [name]
+    assert list(response.json()["errors"]) == [name]
     assert database_state() == before
 
 
@@ -618,8 +618,8 @@ def test_unknown_query_parameters_are_refused_naming_them(reader_client, plan, e
     response = get_counts(reader_client, plan, endpoint, {**MORNING, "interva": "1h", "timezone": "UTC"})
 
     assert response.status_code == 400
-    assert sorted(response.json()) == ["interva", "timezone"]
-    assert "not a query parameter" in response.json()["interva"][0]
+    assert sorted(response.json()["errors"]) == ["interva", "timezone"]
+    assert "not a query parameter" in response.json()["errors"]["interva"][0]
     assert database_state() == before
 
 
@@ -634,7 +634,7 @@ def test_the_count_endpoint_names_unknown_query_parameters_too(reader_client, pl
     response = reader_client.get(f"/space/{plan.a.id}/count", {"ts": MORNING["start"], "tz": "UTC", "_": "1"})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["tz"]
+    assert list(response.json()["errors"]) == ["tz"]
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------------
@@ -709,6 +709,17 @@ def test_errors_stay_json_when_csv_was_asked_for(reader_client, plan, endpoint, 
     assert database_state() == before
 
 
+@pytest.mark.parametrize("path", ["/counts", "/space/1/counts"])
+@pytest.mark.parametrize(("query", "headers"), [({"format": "csv"}, {}), ({}, {"HTTP_ACCEPT": "text/csv"})])
+def test_options_describes_the_endpoint_in_json_when_csv_was_asked_for(reader_client, plan, path, query, headers):
+    """Found by Schemathesis: OPTIONS rendered the endpoint's description with the CSV renderer, a 500."""
+    response = reader_client.options(f"{path}?{'&'.join(f'{k}={v}' for k, v in query.items())}", **headers)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "text/csv" in response.json()["renders"]
+
+
 def test_not_found_stays_json_when_csv_was_asked_for(reader_client, plan):
     response = reader_client.get("/space/999999/counts", {**MORNING, "format": "csv"}, HTTP_ACCEPT="text/csv")
 
@@ -725,5 +736,5 @@ def test_format_xml_is_refused(reader_client, plan, endpoint):
 
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
-    assert list(response.json()) == ["format"]
+    assert list(response.json()["errors"]) == ["format"]
     assert database_state() == before

@@ -147,7 +147,7 @@ def test_space_list_at_an_unparseable_ts_is_refused_naming_ts(reader_client):
     response = reader_client.get("/space/", {"ts": "yesterday"})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["ts"]
+    assert list(response.json()["errors"]) == ["ts"]
     assert database_state() == before
 
 
@@ -192,8 +192,8 @@ def test_a_space_with_a_bad_setting_is_refused_naming_the_field(staff_client, fi
     response = staff_client.post("/space/", {"name": "Lobby", field: value}, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == [field]
-    assert response.json()[field]  # with the reason
+    assert list(response.json()["errors"]) == [field]
+    assert response.json()["errors"][field]  # with the reason
     assert database_state() == before
 
 
@@ -201,7 +201,7 @@ def test_an_unknown_time_zone_is_refused_with_an_example_of_a_good_one(staff_cli
     response = staff_client.post("/space/", {"name": "Lobby", "time_zone": "Mars/Olympus_Mons"}, format="json")
 
     assert response.status_code == 400
-    assert response.json() == {
+    assert response.json()["errors"] == {
         "time_zone": ["'Mars/Olympus_Mons' is not an IANA time zone name, such as Europe/Berlin or UTC."]
     }
     assert not Space.objects.exists()
@@ -272,7 +272,7 @@ def test_patch_with_a_bad_setting_is_refused_naming_the_field(staff_client, lobb
     response = staff_client.patch(f"/space/{lobby.id}", {field: value}, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == [field]
+    assert list(response.json()["errors"]) == [field]
     assert database_state() == before
 
 
@@ -284,7 +284,7 @@ def test_patch_with_one_bad_field_changes_none_of_the_others(staff_client, lobby
     )
 
     assert response.status_code == 400
-    assert list(response.json()) == ["time_zone"]
+    assert list(response.json()["errors"]) == ["time_zone"]
     assert database_state() == before
 
 
@@ -294,7 +294,7 @@ def test_patch_with_an_unknown_field_is_refused_naming_it(staff_client, lobby):
     response = staff_client.patch(f"/space/{lobby.id}", {"capacity": 50, "daily_rest": "05:00"}, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == ["daily_rest"]
+    assert list(response.json()["errors"]) == ["daily_rest"]
     assert database_state() == before
 
 
@@ -305,7 +305,7 @@ def test_patch_of_what_is_not_a_setting_is_refused(staff_client, lobby, field):
     response = staff_client.patch(f"/space/{lobby.id}", {field: 7}, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == [field]
+    assert list(response.json()["errors"]) == [field]
     assert database_state() == before
 
 
@@ -316,7 +316,7 @@ def test_patch_to_a_name_another_space_has_is_refused(staff_client, lobby):
     response = staff_client.patch(f"/space/{lobby.id}", {"name": "Hall"}, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == ["name"]
+    assert list(response.json()["errors"]) == ["name"]
     assert database_state() == before
 
 
@@ -380,8 +380,8 @@ def test_turning_allow_negative_off_while_a_reset_below_zero_exists_is_refused(s
     response = staff_client.patch(f"/space/{plan.b.id}", {"allow_negative": False}, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == ["allow_negative"]
-    assert "delete them first" in response.json()["allow_negative"][0]
+    assert list(response.json()["errors"]) == ["allow_negative"]
+    assert "delete them first" in response.json()["errors"]["allow_negative"][0]
     assert database_state() == before
     assert Space.objects.get(pk=plan.b.pk).allow_negative is True
 

@@ -11,7 +11,7 @@ from occupancy.models import SpaceOccupancy
 from occupancy.selectors import space_count_at
 from occupancy.tests.factories import NOW, at, counts, event, floorplan, row_states
 from spaces.models import Doorway, Space
-from spaces.services import doorway_create, doorway_update, space_create, space_update
+from spaces.services import LayoutInUse, doorway_create, doorway_update, space_create, space_update
 from spaces.tests.factories import SpaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +100,7 @@ def test_doorway_sides_cannot_change_once_a_dpu_was_assigned():
     plan = floorplan()  # DPU 283 hangs over X (outside -> A)
     event_ingest(events=[event(plan.dpu_283, 0)], now=NOW)
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(LayoutInUse):
         doorway_update(doorway=plan.x, name="X", side_a=plan.b, side_b=plan.a)
 
     plan.x.refresh_from_db()
