@@ -239,6 +239,15 @@ class IdField(serializers.PrimaryKeyRelatedField):
             raise ValidationError(f"No {noun} has id {pk}.") from None
 
 
+class Conflict(APIException):
+    """A 409: the request contradicts what is stored (history depends on what it would delete or change);
+    `detail` says why and what to do instead."""
+
+    status_code = 409
+    default_detail = "The request conflicts with what is stored."
+    default_code = "conflict"
+
+
 class RequestRejected(APIException):
     """A 400 whose JSON body is sent exactly as given (DRF would turn numbers in it into strings). The body has a
     `detail` sentence, like every error body, and whatever else the client needs to act on it."""

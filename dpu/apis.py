@@ -10,11 +10,12 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import (
+    Conflict,
     DirectionField,
     IdField,
     InstantField,
@@ -295,13 +296,6 @@ class AssignmentApi(APIView):
         data = validated_input(self.InputSerializer, request.data)
         assignment = assignment_move(dpu=dpu, **data)
         return Response(self.OutputSerializer(assignment).data, status=status.HTTP_201_CREATED)
-
-
-class Conflict(APIException):
-    """A 409: the request contradicts what is stored; the detail says why and what to do instead."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 @extend_schema_serializer(component_name="DpuDetail")

@@ -3,11 +3,12 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import (
+    Conflict,
     IdField,
     LocalTimeField,
     StrictSerializer,
@@ -29,14 +30,6 @@ from spaces.services import (
     space_delete,
     space_update,
 )
-
-
-class Conflict(APIException):
-    """409: the change conflicts with stored history; `detail` says why and what to do instead."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with what is stored."
-    default_code = "conflict"
 
 
 @extend_schema_serializer(component_name="Space")
