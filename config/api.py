@@ -274,7 +274,7 @@ def exception_handler(exc, context):
     `errors`, each field's messages (error_body); a service's Django ValidationError is the client's 400, not a
     server error."""
     if isinstance(exc, DjangoValidationError):
-        exc = ValidationError(_django_messages(exc))
+        exc = (Conflict if _only_duplicates(exc) else ValidationError)(_django_messages(exc))
     elif isinstance(exc, RequestDataTooBig):
         # DRF reads request.body, where Django applies DATA_UPLOAD_MAX_MEMORY_SIZE, before the parser runs; left
         # to Django, the answer would be a bare HTML 400 that does not say what was wrong.
@@ -298,6 +298,13 @@ CONSTRAINT_SENTENCES = {
     "assignment_one_open": "A DPU can have only one assignment without an end.",
 }
 CONSTRAINT_GENERIC = "This conflicts with a rule for what the service stores."
+
+
+def _only_duplicates(exc: DjangoValidationError) -> bool:
+    """Whether every message says the thing exists already (code "unique", as Django's unique checks and the
+    services' own duplicate checks say): a conflict with what is stored, 409, not a malformed request."""
+    errors = [e for es in exc.error_dict.values() for e in es] if hasattr(exc, "error_dict") else exc.error_list
+    return bool(errors) and all(error.code in ("unique", "unique_together") for error in errors)
 
 
 def _django_messages(exc: DjangoValidationError) -> dict[str, list[str]]:

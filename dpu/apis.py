@@ -1,6 +1,7 @@
 """HTTP for DPUs: registering them, moving them between doorways, and the events they post."""
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -228,7 +229,7 @@ class DpuApi(APIView):
     @extend_schema(
         operation_id="dpu_create",
         request=InputSerializer,
-        responses={201: DpuCreatedSerializer, **errors(400, 401, 403)},
+        responses={201: DpuCreatedSerializer, **errors(400, 401, 403, 409)},
         examples=[
             OpenApiExample("DPU 512", value={"serial": 512}, request_only=True),
             OpenApiExample(
@@ -281,7 +282,7 @@ class AssignmentApi(APIView):
     @extend_schema(
         operation_id="dpu_assignments_create",
         request=InputSerializer,
-        responses={201: OutputSerializer, **errors(400, 401, 403, 404)},
+        responses={201: OutputSerializer, **errors(400, 401, 403, 404, 409)},
         examples=[
             OpenApiExample(
                 "To the lobby door",
@@ -417,9 +418,13 @@ class EventLogApi(APIView):
         operation_id="dpu_events_list",
         parameters=[
             OpenApiParameter(
-                "start", str, description="Events at or after this instant (ISO-8601; without a zone, UTC)."
+                "start",
+                OpenApiTypes.DATETIME,
+                description="Events at or after this instant (ISO-8601; without a zone, UTC).",
             ),
-            OpenApiParameter("end", str, description="Events before this instant (ISO-8601; without a zone, UTC)."),
+            OpenApiParameter(
+                "end", OpenApiTypes.DATETIME, description="Events before this instant (ISO-8601; without a zone, UTC)."
+            ),
             *PAGING_PARAMETERS,
         ],
         responses={

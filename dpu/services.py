@@ -181,9 +181,8 @@ def assignment_move(
         dpu = Dpu.objects.select_for_update().get(pk=dpu.pk)  # one assignment change per DPU at a time
         assignments = list(dpu.assignments.select_related("doorway"))
         if any(a.valid_from == valid_from for a in assignments):
-            raise ValidationError(
-                {"valid_from": f"{dpu} already has an assignment starting at {format_instant(valid_from)}."}
-            )
+            message = f"{dpu} already has an assignment starting at {format_instant(valid_from)}."
+            raise ValidationError({"valid_from": ValidationError(message, code="unique")})
         later = [a.valid_from for a in assignments if a.valid_from > valid_from]
         new = DpuAssignment(
             dpu=dpu, doorway=doorway, enters=enters, valid_from=valid_from, valid_to=min(later, default=None)

@@ -90,7 +90,7 @@ class SpaceApi(APIView):
     @extend_schema(
         operation_id="space_create",
         request=SpaceSettingsSerializer,
-        responses={201: SpaceOutputSerializer, **errors(400, 401, 403)},
+        responses={201: SpaceOutputSerializer, **errors(400, 401, 403, 409)},
         examples=[
             OpenApiExample("A lobby", value=LOBBY, request_only=True),
             OpenApiExample(
@@ -125,7 +125,7 @@ class SpaceDetailApi(APIView):
     @extend_schema(
         operation_id="space_update",
         request=SpaceSettingsSerializer(partial=True),
-        responses={200: SpaceOutputSerializer, **errors(400, 401, 403, 404)},
+        responses={200: SpaceOutputSerializer, **errors(400, 401, 403, 404, 409)},
         examples=[
             OpenApiExample(
                 "Local days in Berlin", value={"time_zone": "Europe/Berlin", "capacity": 25, "daily_reset": "04:00"}

@@ -50,12 +50,12 @@ def test_posting_to_dpu_without_trailing_slash_registers_too(staff_client):
     assert Dpu.objects.filter(serial=283).exists()
 
 
-def test_duplicate_serial_is_refused(staff_client):
+def test_duplicate_serial_is_a_conflict(staff_client):
     DpuFactory(serial=283)
 
     response = staff_client.post("/dpu/", {"serial": "283"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409  # the request is well formed; what is stored says no
     assert "serial" in response.json()["errors"]
     assert Dpu.objects.count() == 1
 
@@ -295,7 +295,7 @@ def test_assignment_starting_when_another_starts_is_refused(staff_client):
         format="json",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "valid_from" in response.json()["errors"]
     assert assignments_of(plan.dpu_283) == before
 

@@ -28,6 +28,7 @@ def reset_create(
             with transaction.atomic():
                 reset.save()
         except IntegrityError:  # the unique constraint decides, also against a concurrent request
+            # A 400, as issue 8 asked, not the 409 of other duplicates (config.api._only_duplicates).
             raise ValidationError(
                 {"timestamp": f"Space {space.name!r} already has a reset at {format_instant(reset.timestamp)}."}
             ) from None

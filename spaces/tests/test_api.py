@@ -63,12 +63,12 @@ def test_staff_creates_a_space_that_may_go_negative(staff_client):
     assert response.json()["allow_negative"] is True
 
 
-def test_duplicate_space_name_is_refused(staff_client):
+def test_duplicate_space_name_is_a_conflict(staff_client):
     SpaceFactory(name="Lobby")
 
     response = staff_client.post("/space/", {"name": "Lobby"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "name" in response.json()["errors"]
     assert Space.objects.count() == 1
 

@@ -315,7 +315,7 @@ def test_patch_to_a_name_another_space_has_is_refused(staff_client, lobby):
 
     response = staff_client.patch(f"/space/{lobby.id}", {"name": "Hall"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert list(response.json()["errors"]) == ["name"]
     assert database_state() == before
 
