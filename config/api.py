@@ -142,7 +142,7 @@ class InstantField(serializers.Field):
 LOCAL_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
 
 
-@extend_schema_field({"type": "string", "pattern": LOCAL_TIME.pattern, "example": "04:00"})
+@extend_schema_field({"type": "string", "pattern": f"^(?:{LOCAL_TIME.pattern})$", "example": "04:00"})
 class LocalTimeField(serializers.Field):
     """A local time of day, "HH:MM" or "HH:MM:SS" (24-hour); written back as "HH:MM" (with seconds when set)."""
 

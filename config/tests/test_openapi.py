@@ -113,3 +113,22 @@ def test_the_schema_generates_without_a_warning(tmp_path):
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_every_pattern_in_the_schema_is_anchored(client):
+    """A JSON Schema pattern matches anywhere in the text: unanchored, "x04:00y" would pass as a local time the API
+    refuses (found by Schemathesis)."""
+
+    def patterns(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                yield node["pattern"]
+            for value in node.values():
+                yield from patterns(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from patterns(value)
+
+    found = list(patterns(schema(client)))
+    assert found
+    assert [pattern for pattern in found if not (pattern.startswith("^") and pattern.endswith("$"))] == []
