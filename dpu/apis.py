@@ -30,11 +30,21 @@ from config.api import (
     validated_input,
 )
 from config.openapi import ERROR, errors
+from config.paging import PAGING_PARAMETERS, page_request, paged_response
+from config.paging import PARAMS as PAGING_PARAMS
 from config.permissions import CanPostEvents, IsStaffOrReadOnly
 from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW
-from dpu.paging import PAGING_PARAMETERS, page_request, paged_response
-from dpu.paging import PARAMS as PAGING_PARAMS
-from dpu.selectors import EVENT_KEY, assignment_current, assignment_get, assignment_list, dpu_get, dpu_list, event_list
+from dpu.selectors import (
+    ASSIGNMENT_KEY,
+    DPU_KEY,
+    EVENT_KEY,
+    assignment_current,
+    assignment_get,
+    assignment_list,
+    dpu_get,
+    dpu_list,
+    event_list,
+)
 from dpu.services import (
     DpuHasEvents,
     EventIn,
@@ -220,11 +230,20 @@ class DpuApi(APIView):
 
     @extend_schema(
         operation_id="dpu_list",
-        responses={200: DpuOutputSerializer(many=True), **errors(401, 403)},
+        parameters=PAGING_PARAMETERS,
+        responses={
+            200: OpenApiResponse(
+                DpuOutputSerializer(many=True),
+                description='One page, by serial. When more follow, the Link header (rel="next") gives the next '
+                "page's URL.",
+            ),
+            **errors(400, 401, 403),
+        },
         examples=[OpenApiExample("Three DPUs", value=[{"serial": 283}, {"serial": 423}, {"serial": 512}])],
     )
     def get(self, request):
-        return Response(DpuOutputSerializer(dpu_list(), many=True).data)
+        result = dpu_list(page=page_request(request.query_params, shape=DPU_KEY))
+        return paged_response(request, DpuOutputSerializer(result.rows, many=True).data, page=result)
 
     @extend_schema(
         operation_id="dpu_create",
@@ -272,12 +291,21 @@ class AssignmentApi(APIView):
 
     @extend_schema(
         operation_id="dpu_assignments_list",
-        responses={200: OutputSerializer(many=True), **errors(401, 403, 404)},
+        parameters=PAGING_PARAMETERS,
+        responses={
+            200: OpenApiResponse(
+                OutputSerializer(many=True),
+                description='One page, oldest first. When more follow, the Link header (rel="next") gives the next '
+                "page's URL.",
+            ),
+            **errors(400, 401, 403, 404),
+        },
         examples=[OpenApiExample("DPU 512", value=[MOVED])],
     )
     def get(self, request, serial: str):
         dpu = dpu_get(serial=int(serial))
-        return Response(self.OutputSerializer(assignment_list(dpu=dpu), many=True).data)
+        result = assignment_list(dpu=dpu, page=page_request(request.query_params, shape=ASSIGNMENT_KEY))
+        return paged_response(request, self.OutputSerializer(result.rows, many=True).data, page=result)
 
     @extend_schema(
         operation_id="dpu_assignments_create",

@@ -2,15 +2,18 @@
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import Http404
 
+from config.paging import Page, PageRequest, keyset_page
 from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent
-from dpu.paging import Page, PageRequest, keyset_page
 
 # The event log's order, and its cursors' key: (timestamp, id) is unique, so no row is on two pages or on none.
 EVENT_ORDER = ("timestamp", "id")
 EVENT_KEY = (datetime, int)
+# The other lists' orders and keys, each unique: the serial alone, an assignment's start then its id.
+DPU_ORDER, DPU_KEY = ("serial",), (int,)
+ASSIGNMENT_ORDER, ASSIGNMENT_KEY = ("valid_from", "id"), (datetime, int)
 
 
 def dpu_get(*, serial: int) -> Dpu:
@@ -22,13 +25,14 @@ def dpu_get(*, serial: int) -> Dpu:
     return dpu
 
 
-def dpu_list() -> QuerySet[Dpu]:
-    return Dpu.objects.order_by("serial")
+def dpu_list(*, page: PageRequest) -> Page:
+    """One page of the DPUs, by serial."""
+    return keyset_page(Dpu.objects.all(), fields=DPU_ORDER, page=page)
 
 
-def assignment_list(*, dpu: Dpu) -> QuerySet[DpuAssignment]:
-    """The DPU's assignments, oldest first."""
-    return DpuAssignment.objects.filter(dpu=dpu).select_related("dpu").order_by("valid_from")
+def assignment_list(*, dpu: Dpu, page: PageRequest) -> Page:
+    """One page of the DPU's assignments, oldest first."""
+    return keyset_page(DpuAssignment.objects.filter(dpu=dpu).select_related("dpu"), fields=ASSIGNMENT_ORDER, page=page)
 
 
 def assignment_current(*, dpu: Dpu, at: datetime) -> DpuAssignment | None:

@@ -4,7 +4,13 @@ import json
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -21,10 +27,13 @@ from config.api import (
     validated_input,
 )
 from config.openapi import errors
+from config.paging import PAGING_PARAMETERS, page_request, paged_response
+from config.paging import PARAMS as PAGING_PARAMS
 from config.renderers import CsvRenderer, FormatParamNegotiation, PreRenderedJson, PreRenderedJsonRenderer
 from occupancy.calendar import Interval, placed
 from occupancy.selectors import SpaceSeries, reset_get, reset_list, space_count_at, space_series
 from occupancy.selectors.buckets import MAX_SPACES
+from occupancy.selectors.resets import RESET_KEY
 from occupancy.services import reset_create, reset_delete
 from spaces.models import time_zone_names
 from spaces.selectors import space_get
@@ -320,21 +329,30 @@ class ResetListApi(APIView):
             OpenApiParameter(
                 "end", OpenApiTypes.DATETIME, description="Resets before this instant (local without a zone)."
             ),
+            *PAGING_PARAMETERS,
         ],
-        responses={200: ResetOutputSerializer(many=True), **errors(400, 401, 403, 404)},
+        responses={
+            200: OpenApiResponse(
+                ResetOutputSerializer(many=True),
+                description='One page, oldest first. When more follow, the Link header (rel="next") gives the next '
+                "page's URL.",
+            ),
+            **errors(400, 401, 403, 404),
+        },
         examples=[OpenApiExample("One reset", value=[RESET])],
     )
     def get(self, request, space_id: str):
         params = request.query_params
-        check_query_params(params, ("start", "end"))
+        check_query_params(params, ("start", "end", *PAGING_PARAMS))
         space = space_get(space_id=int(space_id))
         start, end = (instant_param(params, name, keep_naive=True) for name in ("start", "end"))
         resets = reset_list(
             space_id=space.pk,
             start=None if start is None else placed(start, space.zone),
             end=None if end is None else placed(end, space.zone),
+            page=page_request(params, shape=RESET_KEY),
         )
-        return Response(ResetOutputSerializer(resets, many=True).data)
+        return paged_response(request, ResetOutputSerializer(resets.rows, many=True).data, page=resets)
 
     @extend_schema(
         operation_id="space_resets_create",

@@ -1,7 +1,13 @@
 """HTTP for the layout: spaces (with their current counts) and doorways."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -17,10 +23,12 @@ from config.api import (
     validated_input,
 )
 from config.openapi import errors
+from config.paging import PAGING_PARAMETERS, page_request, paged_response
 from config.permissions import IsStaffOrReadOnly
-from occupancy.selectors import space_get_with_count, space_list_with_counts
+from occupancy.selectors import space_get_with_count, space_list_page
+from occupancy.selectors.counts import SPACE_KEY
 from spaces.models import Space
-from spaces.selectors import doorway_get, doorway_list, space_get
+from spaces.selectors import DOORWAY_KEY, doorway_get, doorway_list, space_get
 from spaces.services import (
     LayoutInUse,
     doorway_create,
@@ -78,14 +86,23 @@ class SpaceApi(APIView):
                 "ts",
                 OpenApiTypes.DATETIME,
                 description="The instant of the counts (ISO-8601; without a zone, UTC); default now.",
-            )
+            ),
+            *PAGING_PARAMETERS,
         ],
-        responses={200: SpaceOutputSerializer(many=True), **errors(400, 401, 403)},
+        responses={
+            200: OpenApiResponse(
+                SpaceOutputSerializer(many=True),
+                description='One page, by name. When more follow, the Link header (rel="next") gives the next '
+                "page's URL.",
+            ),
+            **errors(400, 401, 403),
+        },
         examples=[OpenApiExample("Every space", value=[SPACE_A, {**SPACE_A, "id": 2, "name": "B", "count": 9}])],
     )
     def get(self, request):
         at = instant_param(request.query_params, "ts", naive_is_utc=True)
-        return Response(SpaceOutputSerializer(space_list_with_counts(at=at), many=True).data)
+        result = space_list_page(at=at, page=page_request(request.query_params, shape=SPACE_KEY))
+        return paged_response(request, SpaceOutputSerializer(result.rows, many=True).data, page=result)
 
     @extend_schema(
         operation_id="space_create",
@@ -189,7 +206,15 @@ class DoorwayApi(APIView):
 
     @extend_schema(
         operation_id="doorway_list",
-        responses={200: OutputSerializer(many=True), **errors(401, 403)},
+        parameters=PAGING_PARAMETERS,
+        responses={
+            200: OpenApiResponse(
+                OutputSerializer(many=True),
+                description='One page, by name. When more follow, the Link header (rel="next") gives the next '
+                "page's URL.",
+            ),
+            **errors(400, 401, 403),
+        },
         examples=[
             OpenApiExample(
                 "The sample building",
@@ -198,7 +223,8 @@ class DoorwayApi(APIView):
         ],
     )
     def get(self, request):
-        return Response(self.OutputSerializer(doorway_list(), many=True).data)
+        result = doorway_list(page=page_request(request.query_params, shape=DOORWAY_KEY))
+        return paged_response(request, self.OutputSerializer(result.rows, many=True).data, page=result)
 
     @extend_schema(
         operation_id="doorway_create",

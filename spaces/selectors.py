@@ -1,9 +1,12 @@
 """Reading the layout."""
 
-from django.db.models import QuerySet
 from django.http import Http404
 
+from config.paging import Page, PageRequest, keyset_page
 from spaces.models import Doorway, Space
+
+# The doorway list's order and its cursors' key: names repeat, so the id breaks ties.
+DOORWAY_ORDER, DOORWAY_KEY = ("name", "id"), (str, int)
 
 
 def space_get(*, space_id: int) -> Space:
@@ -14,8 +17,9 @@ def space_get(*, space_id: int) -> Space:
     return space
 
 
-def doorway_list() -> QuerySet[Doorway]:
-    return Doorway.objects.order_by("name", "id")
+def doorway_list(*, page: PageRequest) -> Page:
+    """One page of the doorways, by name."""
+    return keyset_page(Doorway.objects.all(), fields=DOORWAY_ORDER, page=page)
 
 
 def doorway_get(*, doorway_id: int) -> Doorway:

@@ -391,7 +391,8 @@ def test_sql_and_html_in_names_are_stored_as_plain_text(staff_client, plan, name
 
 
 LIST_PATHS = ["/space/", "/doorway/", "/dpu/", "/dpu/283/assignments"]
-HOSTILE_QUERY = {"id": SQL, HTML: SQL_OR, "ordering": "-id; DELETE FROM spaces_space", "limit": str(2**64), "q": "\x00"}
+# `limit` and `cursor` are the lists' paging parameters, not unknown ones: hostile values of them are refused below.
+HOSTILE_QUERY = {"id": SQL, HTML: SQL_OR, "ordering": "-id; DELETE FROM spaces_space", "q": "\x00"}
 
 
 @pytest.mark.parametrize("path", LIST_PATHS)
@@ -403,6 +404,18 @@ def test_hostile_query_parameters_on_list_endpoints_are_ignored(reader_client, p
 
     assert response.status_code == plain.status_code == 200
     assert response.json() == plain.json()
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("path", LIST_PATHS)
+@pytest.mark.parametrize("param, value", [("limit", str(2**64)), ("limit", SQL), ("cursor", SQL), ("cursor", "\x00")])
+def test_hostile_paging_parameters_on_list_endpoints_are_a_400_naming_them(reader_client, plan, path, param, value):
+    before = database_state()
+
+    response = reader_client.get(path, {param: value})
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [param]
     assert database_state() == before
 
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
+from config.paging import cursor_encode
 from dpu.models import Dpu, DpuAssignment, DpuEvent
-from dpu.paging import cursor_encode
 from dpu.services import dpu_create, event_ingest
 from dpu.tests.factories import DpuAssignmentFactory, DpuEventFactory, DpuFactory
 from occupancy.tests.factories import INSTALLED, NOW, T0, at, counts, event, floorplan

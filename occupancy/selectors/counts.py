@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from config.paging import Page, PageRequest, keyset_page
 from occupancy.models import SpaceOccupancy
 from spaces.models import Space
 
@@ -73,6 +74,15 @@ def space_list_with_counts(*, at: datetime | None = None) -> QuerySet[Space]:
         *SpaceOccupancy.LATEST_FIRST
     )
     return Space.objects.annotate(count=Coalesce(Subquery(latest.values("count")[:1]), Value(0))).order_by("name")
+
+
+# The space list's order and its cursors' key: names are unique; the id keeps the key unique regardless.
+SPACE_ORDER, SPACE_KEY = ("name", "id"), (str, int)
+
+
+def space_list_page(*, at: datetime | None = None, page: PageRequest) -> Page:
+    """One page of space_list_with_counts, by name."""
+    return keyset_page(space_list_with_counts(at=at), fields=SPACE_ORDER, page=page)
 
 
 def space_get_with_count(*, space_id: int, at: datetime | None = None) -> Space:

@@ -3,8 +3,9 @@ header out.
 
 A page starts after the key (the ordering fields' values) of the last row of the page before, so pages stay
 stable while rows are added elsewhere and cost one index range scan however deep the client reads; OFFSET would
-re-read every skipped row. Nothing here is about DPUs: it depends on Django, DRF and drf-spectacular only, so that
-it can move to config/ when other lists page the same way.
+re-read every skipped row. Every list of the API pages this way; a list's selector names its ordering fields (one
+unique field such as `serial`, or a few ending with `id`, such as (`timestamp`, `id`)) and their types, its key's
+shape.
 """
 
 import base64
@@ -88,13 +89,15 @@ def keyset_after(fields: Sequence[str], key: Sequence) -> Q:
     """Rows ordered after `key` by `fields` (all ascending). The leading `first >= v` is implied by the rest but
     lets the database use an index on the first field as a range."""
     after = Q(**{f"{fields[-1]}__gt": key[-1]})
+    if len(fields) == 1:
+        return after
     for field, value in zip(reversed(fields[:-1]), reversed(key[:-1]), strict=True):
         after = Q(**{f"{field}__gt": value}) | (Q(**{field: value}) & after)
     return Q(**{f"{fields[0]}__gte": key[0]}) & after
 
 
 def keyset_page(queryset: QuerySet, *, fields: Sequence[str], page: PageRequest) -> Page:
-    """One page of `queryset` ordered by `fields`, which must be unique together (end with the id)."""
+    """One page of `queryset` ordered by `fields`, unique together (one unique field, or ending with the id)."""
     if page.after is not None:
         queryset = queryset.filter(keyset_after(fields, page.after))
     # One row more than asked tells whether another page follows without a count.
