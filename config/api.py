@@ -202,6 +202,15 @@ class DirectionField(serializers.Field):
         return value
 
 
+class NameField(serializers.CharField):
+    """A name: JSON text only. DRF's CharField would store the number 0 as the name "0"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise ValidationError('must be text, such as "Lobby".')
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so that a misspelt field is an error rather than silently ignored."""
 

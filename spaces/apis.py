@@ -17,6 +17,7 @@ from config.api import (
     Conflict,
     IdField,
     LocalTimeField,
+    NameField,
     StrictSerializer,
     TimeZoneField,
     instant_param,
@@ -55,7 +56,7 @@ class SpaceOutputSerializer(serializers.Serializer):
 class SpaceSettingsSerializer(StrictSerializer):
     """What a space's owner sets: everything but its id and count."""
 
-    name = serializers.CharField(max_length=200)
+    name = NameField(max_length=200)
     allow_negative = serializers.BooleanField(default=False)
     time_zone = TimeZoneField(default="UTC")
     capacity = serializers.IntegerField(min_value=1, max_value=2**31 - 1, allow_null=True, default=None)
@@ -190,7 +191,7 @@ class DoorwayApi(APIView):
 
     @extend_schema_serializer(component_name="NewDoorway")
     class InputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=200)
+        name = NameField(max_length=200)
         sides = serializers.ListField(
             child=IdField(queryset=Space.objects.all(), allow_null=True),
             min_length=2,
@@ -250,7 +251,7 @@ class DoorwayDetailApi(APIView):
 
     @extend_schema_serializer(component_name="DoorwayChange")
     class InputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=200, required=False)
+        name = NameField(max_length=200, required=False)
         sides = serializers.ListField(
             child=IdField(queryset=Space.objects.all(), allow_null=True),
             min_length=2,

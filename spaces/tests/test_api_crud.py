@@ -249,3 +249,30 @@ def test_a_doorway_a_dpu_is_assigned_to_is_not_deleted(staff_client):
     assert f"Doorway {plan.x.id} ('X')" in sentence and "DPU 283" in sentence and "Rename it instead" in sentence
     assert Doorway.objects.filter(pk=plan.x.pk).exists()
     assert plan.x.assignments.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/space/", {"name": 0}),
+        ("post", "/doorway/", {"name": 0, "sides": [None, "{space}"]}),
+        ("patch", "/space/{space}", {"name": 12}),
+        ("patch", "/doorway/{doorway}", {"name": 1.5}),
+    ],
+)
+def test_a_name_must_be_text_not_a_number(staff_client, method, path, body):
+    """Found by Schemathesis: DRF's CharField stored the number 0 as the name "0"."""
+    space = SpaceFactory(name="Hall")
+    doorway = DoorwayFactory(name="Hall door", side_a=None, side_b=space)
+    ids = {"space": space.id, "doorway": doorway.id}
+    body = {
+        key: [ids["space"] if side == "{space}" else side for side in value] if key == "sides" else value
+        for key, value in body.items()
+    }
+
+    response = getattr(staff_client, method)(path.format(**ids), body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["name"]
+    assert sorted(Space.objects.values_list("name", flat=True)) == ["Hall"]
+    assert list(Doorway.objects.values_list("name", flat=True)) == ["Hall door"]
