@@ -207,7 +207,7 @@ class NameField(serializers.CharField):
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
-            raise ValidationError('must be text, such as "Lobby".')
+            self.fail("invalid")  # "Not a valid string.", as DRF says of a list or an object
         return super().to_internal_value(data)
 
 
