@@ -121,7 +121,10 @@ def paged_response(request, data: list, *, page: Page) -> Response:
 
 PAGING_PARAMETERS = [
     OpenApiParameter(
-        "limit", int, description=f"Rows per page, 1 to {MAX_LIMIT}; default {DEFAULT_LIMIT}.", default=DEFAULT_LIMIT
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        description=f"Rows per page, 1 to {MAX_LIMIT}; default {DEFAULT_LIMIT}.",
+        default=DEFAULT_LIMIT,
     ),
     OpenApiParameter(
         "cursor",
