@@ -75,8 +75,3 @@ def strict_request_bodies(result, generator, request, public):
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
     return result
-
-
-# Query parameters that hold an instant: what the schema promises is accepted (the API also takes bare dates and
-# local times where its description says so).
-INSTANT_PARAMETER = {"type": "string", "format": "date-time"}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
@@ -139,3 +139,11 @@ PAGING_PARAMETERS = [
         description='`<absolute URL of the next page>; rel="next"`, when more rows follow; absent on the last page.',
     ),
 ]
+
+
+def page_of(serializer, order: str) -> OpenApiResponse:
+    """The schema's 200 of a paged list: one page of `serializer` (many=True), in `order`."""
+    return OpenApiResponse(
+        serializer,
+        description=f'One page, {order}. When more follow, the Link header (rel="next") gives the next page\'s URL.',
+    )

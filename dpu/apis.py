@@ -30,7 +30,7 @@ from config.api import (
     validated_input,
 )
 from config.openapi import ERROR, errors
-from config.paging import PAGING_PARAMETERS, page_request, paged_response
+from config.paging import PAGING_PARAMETERS, page_of, page_request, paged_response
 from config.paging import PARAMS as PAGING_PARAMS
 from config.permissions import CanPostEvents, IsStaffOrReadOnly
 from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW
@@ -232,11 +232,7 @@ class DpuApi(APIView):
         operation_id="dpu_list",
         parameters=PAGING_PARAMETERS,
         responses={
-            200: OpenApiResponse(
-                DpuOutputSerializer(many=True),
-                description='One page, by serial. When more follow, the Link header (rel="next") gives the next '
-                "page's URL.",
-            ),
+            200: page_of(DpuOutputSerializer(many=True), "by serial"),
             **errors(400, 401, 403),
         },
         examples=[OpenApiExample("Three DPUs", value=[{"serial": 283}, {"serial": 423}, {"serial": 512}])],
@@ -293,11 +289,7 @@ class AssignmentApi(APIView):
         operation_id="dpu_assignments_list",
         parameters=PAGING_PARAMETERS,
         responses={
-            200: OpenApiResponse(
-                OutputSerializer(many=True),
-                description='One page, oldest first. When more follow, the Link header (rel="next") gives the next '
-                "page's URL.",
-            ),
+            200: page_of(OutputSerializer(many=True), "oldest first"),
             **errors(400, 401, 403, 404),
         },
         examples=[OpenApiExample("DPU 512", value=[MOVED])],
@@ -456,11 +448,7 @@ class EventLogApi(APIView):
             *PAGING_PARAMETERS,
         ],
         responses={
-            200: OpenApiResponse(
-                LoggedEventSerializer(many=True),
-                description='One page, oldest first. When more follow, the Link header (rel="next") gives the next '
-                "page's URL.",
-            ),
+            200: page_of(LoggedEventSerializer(many=True), "oldest first"),
             **errors(400, 401, 403, 404),
         },
         examples=[

@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
 )
@@ -27,7 +26,7 @@ from config.api import (
     validated_input,
 )
 from config.openapi import errors
-from config.paging import PAGING_PARAMETERS, page_request, paged_response
+from config.paging import PAGING_PARAMETERS, page_of, page_request, paged_response
 from config.paging import PARAMS as PAGING_PARAMS
 from config.renderers import CsvRenderer, FormatParamNegotiation, PreRenderedJson, PreRenderedJsonRenderer
 from occupancy.calendar import Interval, placed
@@ -332,11 +331,7 @@ class ResetListApi(APIView):
             *PAGING_PARAMETERS,
         ],
         responses={
-            200: OpenApiResponse(
-                ResetOutputSerializer(many=True),
-                description='One page, oldest first. When more follow, the Link header (rel="next") gives the next '
-                "page's URL.",
-            ),
+            200: page_of(ResetOutputSerializer(many=True), "oldest first"),
             **errors(400, 401, 403, 404),
         },
         examples=[OpenApiExample("One reset", value=[RESET])],

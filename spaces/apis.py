@@ -4,7 +4,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
 )
@@ -24,7 +23,7 @@ from config.api import (
     validated_input,
 )
 from config.openapi import errors
-from config.paging import PAGING_PARAMETERS, page_request, paged_response
+from config.paging import PAGING_PARAMETERS, page_of, page_request, paged_response
 from config.permissions import IsStaffOrReadOnly
 from occupancy.selectors import space_get_with_count, space_list_page
 from occupancy.selectors.counts import SPACE_KEY
@@ -91,11 +90,7 @@ class SpaceApi(APIView):
             *PAGING_PARAMETERS,
         ],
         responses={
-            200: OpenApiResponse(
-                SpaceOutputSerializer(many=True),
-                description='One page, by name. When more follow, the Link header (rel="next") gives the next '
-                "page's URL.",
-            ),
+            200: page_of(SpaceOutputSerializer(many=True), "by name"),
             **errors(400, 401, 403),
         },
         examples=[OpenApiExample("Every space", value=[SPACE_A, {**SPACE_A, "id": 2, "name": "B", "count": 9}])],
@@ -209,11 +204,7 @@ class DoorwayApi(APIView):
         operation_id="doorway_list",
         parameters=PAGING_PARAMETERS,
         responses={
-            200: OpenApiResponse(
-                OutputSerializer(many=True),
-                description='One page, by name. When more follow, the Link header (rel="next") gives the next '
-                "page's URL.",
-            ),
+            200: page_of(OutputSerializer(many=True), "by name"),
             **errors(400, 401, 403),
         },
         examples=[

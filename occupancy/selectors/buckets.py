@@ -43,7 +43,6 @@ from occupancy.selectors.bucket_sql import (
 from occupancy.services.blocks import BLOCK, EPOCH
 from spaces.models import Space
 
-Kind = SpaceOccupancy.Kind
 ZERO = timedelta(0)
 MAX_SPACES = 100
 
