@@ -203,11 +203,14 @@ class DirectionField(serializers.Field):
 
 
 class NameField(serializers.CharField):
-    """A name: JSON text only. DRF's CharField would store the number 0 as the name "0"."""
+    """A name: JSON text only, at most max_length characters as sent. DRF's CharField would store the number 0 as
+    the name "0", and counts the length after trimming spaces, so it took 201 characters where the schema says 200."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")  # "Not a valid string.", as DRF says of a list or an object
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

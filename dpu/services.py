@@ -220,7 +220,9 @@ def assignment_update(
             with transaction.atomic():
                 assignment.save()
         except IntegrityError:
-            raise ValidationError(f"{assignment.dpu} already has an assignment during that time.") from None
+            # A conflict with what is stored, so code "unique": a 409, like a second assignment at one instant.
+            message = f"{assignment.dpu} already has an assignment during that time."
+            raise ValidationError(message, code="unique") from None
         if (before.doorway_id, before.enters_id) == (doorway.id, enters.id if enters else None):
             since = _first_difference(before.valid_from, before.valid_to, valid_from, valid_to)
         else:

@@ -29,7 +29,7 @@ from config.openapi import errors
 from config.paging import PAGING_PARAMETERS, page_of, page_request, paged_response
 from config.paging import PARAMS as PAGING_PARAMS
 from config.renderers import CsvRenderer, FormatParamNegotiation, PreRenderedJson, PreRenderedJsonRenderer
-from occupancy.calendar import Interval, placed
+from occupancy.calendar import INTERVAL, Interval, placed
 from occupancy.selectors import SpaceSeries, reset_get, reset_list, space_count_at, space_series
 from occupancy.selectors.buckets import MAX_SPACES
 from occupancy.selectors.resets import RESET_KEY
@@ -135,7 +135,7 @@ SERIES_PARAMETERS = [
     OpenApiParameter(
         "interval",
         str,
-        pattern=r"^[0-9]+[mhdw]$",
+        pattern=f"^{INTERVAL.pattern}$",
         description="<N>m, <N>h, <N>d or <N>w (days and weeks are local); without it, one bucket.",
         examples=[OpenApiExample("Six hours", value="6h")],
     ),

@@ -5,6 +5,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
@@ -25,6 +26,7 @@ from config.api import (
 from config.openapi import errors
 from config.paging import PAGING_PARAMETERS, page_of, page_request, paged_response
 from config.permissions import IsStaffOrReadOnly
+from dpu.models import SERIAL_MAX
 from occupancy.selectors import space_get_with_count, space_list_page
 from occupancy.selectors.counts import SPACE_KEY
 from spaces.models import Space
@@ -179,6 +181,24 @@ class SpaceDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# Two different sides, so not outside twice either: uniqueItems states both rules (doorway_create checks them).
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1, "maximum": SERIAL_MAX, "nullable": True, "example": 3},
+        "minItems": 2,
+        "maxItems": 2,
+        "uniqueItems": True,
+    }
+)
+class SidesField(serializers.ListField):
+    """A doorway's two sides: each a space id, or null for outside."""
+
+    def __init__(self, **kwargs):
+        child = IdField(queryset=Space.objects.all(), allow_null=True)
+        super().__init__(child=child, min_length=2, max_length=2, **kwargs)
+
+
 class DoorwayApi(APIView):
     """GET: every doorway and the two sides it joins. POST (staff): add a doorway."""
 
@@ -187,12 +207,7 @@ class DoorwayApi(APIView):
     @extend_schema_serializer(component_name="NewDoorway")
     class InputSerializer(StrictSerializer):
         name = NameField(max_length=200)
-        sides = serializers.ListField(
-            child=IdField(queryset=Space.objects.all(), allow_null=True),
-            min_length=2,
-            max_length=2,
-            help_text="[space id or null, space id or null]; null is outside.",
-        )
+        sides = SidesField(help_text="[space id or null, space id or null]; null is outside.")
 
     @extend_schema_serializer(component_name="Doorway")
     class OutputSerializer(serializers.Serializer):
@@ -243,10 +258,7 @@ class DoorwayDetailApi(APIView):
     @extend_schema_serializer(component_name="DoorwayChange")
     class InputSerializer(StrictSerializer):
         name = NameField(max_length=200, required=False)
-        sides = serializers.ListField(
-            child=IdField(queryset=Space.objects.all(), allow_null=True),
-            min_length=2,
-            max_length=2,
+        sides = SidesField(
             required=False,
             help_text="[space id or null, space id or null]; null is outside. Fixed once a DPU was assigned.",
         )

@@ -179,6 +179,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.strict_request_bodies",
+        "dpu.apis.event_batch_schema",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
 }

@@ -4,6 +4,7 @@ and served with no internet access."""
 import json
 import re
 
+import jsonschema
 import pytest
 import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -132,3 +133,36 @@ def test_every_pattern_in_the_schema_is_anchored(client):
     found = list(patterns(schema(client)))
     assert found
     assert [pattern for pattern in found if not (pattern.startswith("^") and pattern.endswith("$"))] == []
+
+
+def accepts(doc: dict, component: str, instance) -> bool:
+    """Whether the schema's `component` accepts `instance`, with OpenAPI 3.0's `nullable` read as JSON Schema's null."""
+
+    def plain(node):
+        if isinstance(node, dict):
+            node = {key: plain(value) for key, value in node.items()}
+            if node.pop("nullable", False):
+                node = (
+                    node | {"type": [node["type"], "null"]} if "type" in node else {"anyOf": [node, {"type": "null"}]}
+                )
+            return node
+        return [plain(value) for value in node] if isinstance(node, list) else node
+
+    root = plain({"$ref": f"#/components/schemas/{component}", "components": doc["components"]})
+    return jsonschema.Draft4Validator(root).is_valid(instance)
+
+
+def test_the_schema_refuses_the_batches_and_doorway_sides_the_api_refuses(client):
+    """An empty or oversized batch, and a doorway whose sides are the same space or outside twice, are refused by
+    the API (dpu and spaces tests); the schema says so too, so a client or a fuzzer knows before sending."""
+    doc = schema(client)
+    event = {"dpu_id": 283, "timestamp": "2018-03-03T09:00:00.000Z", "direction": 1}
+    assert accepts(doc, "EventOrBatchRequest", event)
+    assert accepts(doc, "EventOrBatchRequest", [event] * 10_000)
+    assert not accepts(doc, "EventOrBatchRequest", [])
+    assert not accepts(doc, "EventOrBatchRequest", [event] * 10_001)
+    for component in ("NewDoorwayRequest", "PatchedDoorwayChangeRequest"):
+        assert accepts(doc, component, {"name": "Lobby door", "sides": [None, 3]})
+        assert accepts(doc, component, {"name": "Lobby door", "sides": [2, 3]})
+        assert not accepts(doc, component, {"name": "Lobby door", "sides": [3, 3]})
+        assert not accepts(doc, component, {"name": "Lobby door", "sides": [None, None]})

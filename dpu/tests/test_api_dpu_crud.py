@@ -235,7 +235,7 @@ def test_an_assignment_patch_into_a_side_its_doorway_lacks_is_a_400_with_a_sente
     assert DpuAssignment.objects.get(pk=hanging.pk).enters == plan.a
 
 
-def test_an_assignment_patch_overlapping_another_is_a_400(staff_client):
+def test_an_assignment_patch_overlapping_another_is_a_409(staff_client):
     plan = floorplan()
     w = DoorwayFactory(name="W", side_a=None, side_b=plan.b)
     plan.dpu_283.assignments.update(valid_to=at(10))
@@ -243,8 +243,8 @@ def test_an_assignment_patch_overlapping_another_is_a_400(staff_client):
 
     response = staff_client.patch(f"/dpu/283/assignments/{later.id}", {"valid_from": at(5).isoformat()}, format="json")
 
-    assert response.status_code == 400
-    assert "already has an assignment during that time" in str(response.json())
+    assert response.status_code == 409
+    assert "already has an assignment during that time" in response.json()["detail"]
     assert DpuAssignment.objects.get(pk=later.pk).valid_from == at(10)
 
 
