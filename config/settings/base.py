@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import pygaljs
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "spaces",
     "dpu",
     "occupancy",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +140,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# pygal's tooltip script, from the pygaljs package (no CDN): /static/pygal/pygal-tooltips.min.js.
+STATICFILES_DIRS = [("pygal", pygaljs.path("latest"))]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "login"
 WHITENOISE_USE_FINDERS = True  # straight from the apps' static folders: no collectstatic step, no STATIC_ROOT
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

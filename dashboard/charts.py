@@ -1,0 +1,132 @@
+"""The dashboard's charts: SVG drawn on the server by pygal, from the same buckets the API gives.
+
+Every chart has a text alternative on its page (a table, or the numbers beside it); the SVG is decoration for
+people who can see it, so it carries a title and is otherwise hidden from screen readers by the template.
+"""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pygal
+from pygal.style import Style
+
+from dashboard.selectors import bucket_instant
+
+BLUE, BAND, AMBER, GREY, GREEN = "#1d4ed8", "#c7d7fb", "#b45309", "#6b7280", "#15803d"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+
+
+def _style(*colors: str) -> Style:
+    return Style(
+        background="transparent",
+        plot_background="transparent",
+        foreground="#374151",
+        foreground_strong="#111827",
+        foreground_subtle="#d1d5db",
+        colors=colors,
+        font_family=FONT,
+        label_font_size=13,
+        major_label_font_size=13,
+        legend_font_size=13,
+        tooltip_font_size=13,
+        opacity="1",
+        opacity_hover="1",
+    )
+
+
+def _config(**options) -> dict:
+    """What every chart shares: a viewBox that scales to its box; no script of its own (the page loads pygaljs's
+    tooltips once, from this service)."""
+    return {
+        "explicit_size": False,
+        "js": [],
+        "legend_at_bottom": True,
+        "show_y_guides": False,
+        "truncate_label": -1,
+        "truncate_legend": -1,
+        "margin": 8,
+        **options,
+    }
+
+
+def clock(text: str, zone: ZoneInfo) -> str:
+    """A bucket's instant as the local time of day, 14:05."""
+    return bucket_instant(text).astimezone(zone).strftime("%H:%M")
+
+
+def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now: datetime) -> str:
+    """The count through one local day, a point a bucket: the count at each bucket's end, the band between each
+    bucket's lowest and highest count, buckets not yet settled drawn dashed in amber, and the capacity if any.
+    Buckets that have not begun are left out."""
+    past = [bucket for bucket in buckets if bucket_instant(bucket["start"]) <= now]
+
+    def values(key: str, keep=lambda bucket: True) -> list[int | None]:
+        by_start = {bucket["start"]: bucket[key] if keep(bucket) else None for bucket in past}
+        return [by_start.get(bucket["start"]) for bucket in buckets]
+
+    top = max([bucket["max"] for bucket in past] + [capacity or 0, 1])
+    colors = [BAND, "#ffffff", BLUE, AMBER] + ([GREY] if capacity else [])
+    chart = pygal.Line(
+        **_config(
+            style=_style(*colors),
+            width=900,
+            height=340,
+            show_dots=False,
+            range=(0, top + max(1, top // 10)),
+            x_labels_major_every=max(1, len(buckets) // 8),
+            show_minor_x_labels=False,
+            legend_at_bottom_columns=4,
+            allow_interruptions=True,
+        )
+    )
+    chart.title = None
+    chart.x_labels = [clock(bucket["start"], zone) for bucket in buckets]
+    # The band: the highest count filled down to zero, then the lowest filled in the page's white over it.
+    chart.add("Highest–lowest in 5 minutes", values("max"), fill=True, stroke=False)
+    chart.add(None, values("min"), fill=True, stroke=False, show_only_major_dots=True)
+    chart.add("People", values("count"), stroke_style={"width": 2.5})
+    pending = [
+        value if (value is not None and not settled) else None
+        for value, settled in zip(values("count"), [b["settled"] for b in buckets], strict=True)
+    ]
+    chart.add("May still change", pending, stroke_style={"width": 3, "dasharray": "6, 4"})
+    if capacity:
+        chart.add("Capacity", [capacity] * len(buckets), stroke_style={"width": 1.5, "dasharray": "2, 4"})
+    return chart.render(is_unicode=True, disable_xml_declaration=True)
+
+
+def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> str:
+    """Entrances and exits in each hour of the day, side by side."""
+    chart = pygal.Bar(
+        **_config(
+            style=_style(GREEN, AMBER),
+            width=900,
+            height=240,
+            x_labels_major_every=3,
+            show_minor_x_labels=False,
+            legend_at_bottom_columns=2,
+        )
+    )
+    chart.x_labels = [clock(hour["start"], zone) for hour in hours]
+    top = max([hour["entrances"] for hour in hours] + [hour["exits"] for hour in hours] + [1])
+    step = max(1, -(-top // 5))  # at most about six whole-number labels: people come whole
+    chart.y_labels = list(range(0, top + step, step))
+    chart.add("Entrances", [hour["entrances"] for hour in hours])
+    chart.add("Exits", [hour["exits"] for hour in hours])
+    return chart.render(is_unicode=True, disable_xml_declaration=True)
+
+
+def sparkline(buckets: list[dict], *, now: datetime) -> str:
+    """A small line of the count through the day so far, no axes: the shape of the day at a glance."""
+    chart = pygal.Line(
+        **_config(
+            style=_style(BLUE),
+            width=240,
+            height=48,
+            show_dots=False,
+            allow_interruptions=True,
+            stroke_style={"width": 2},
+        )
+    )
+    chart.add("People", [b["count"] if bucket_instant(b["start"]) <= now else None for b in buckets])
+    return chart.render_sparkline(is_unicode=True, disable_xml_declaration=True)
