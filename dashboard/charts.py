@@ -16,7 +16,8 @@ BLUE, BAND, AMBER, GREY, GREEN = "#1d4ed8", "#c7d7fb", "#b45309", "#6b7280", "#1
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
-def _style(*colors: str) -> Style:
+def _style(*colors: str, opacity: str = "1") -> Style:
+    """Solid fills by default (the day chart's band is a colour of its own); a sparkline's fill is a tint."""
     return Style(
         background="transparent",
         plot_background="transparent",
@@ -29,8 +30,8 @@ def _style(*colors: str) -> Style:
         major_label_font_size=13,
         legend_font_size=13,
         tooltip_font_size=13,
-        opacity="1",
-        opacity_hover="1",
+        opacity=opacity,
+        opacity_hover=opacity,
     )
 
 
@@ -58,38 +59,37 @@ def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now:
     """The count through one local day, a point a bucket: the count at each bucket's end, the band between each
     bucket's lowest and highest count, buckets not yet settled drawn dashed in amber, and the capacity if any.
     Buckets that have not begun are left out."""
+    # The buckets that have begun come first: each line is as long as they are, and stops at now.
     past = [bucket for bucket in buckets if bucket_instant(bucket["start"]) <= now]
 
-    def values(key: str, keep=lambda bucket: True) -> list[int | None]:
-        by_start = {bucket["start"]: bucket[key] if keep(bucket) else None for bucket in past}
-        return [by_start.get(bucket["start"]) for bucket in buckets]
+    def values(key: str) -> list[int]:
+        return [bucket[key] for bucket in past]
 
-    top = max([bucket["max"] for bucket in past] + [capacity or 0, 1])
-    colors = [BAND, "#ffffff", BLUE, AMBER] + ([GREY] if capacity else [])
+    top = max(values("max") + [capacity or 0, 1])
+    bottom = min(values("min") + [0])  # below zero only in a space that allows it
+    pending = [None if bucket["settled"] else bucket["count"] for bucket in past]
+    has_pending = any(value is not None for value in pending)
+    colors = [BAND, "#ffffff", BLUE] + ([AMBER] if has_pending else []) + ([GREY] if capacity else [])
     chart = pygal.Line(
         **_config(
             style=_style(*colors),
-            width=900,
-            height=340,
+            width=720,
+            height=300,
             show_dots=False,
-            range=(0, top + max(1, top // 10)),
+            range=(bottom, top + max(1, top // 10)),
             x_labels_major_every=max(1, len(buckets) // 8),
             show_minor_x_labels=False,
             legend_at_bottom_columns=4,
-            allow_interruptions=True,
+            missing_value_fill_truncation="either",  # a filled line closes at its last value, not the day's end
         )
     )
-    chart.title = None
     chart.x_labels = [clock(bucket["start"], zone) for bucket in buckets]
     # The band: the highest count filled down to zero, then the lowest filled in the page's white over it.
-    chart.add("Highest–lowest in 5 minutes", values("max"), fill=True, stroke=False)
-    chart.add(None, values("min"), fill=True, stroke=False, show_only_major_dots=True)
+    chart.add("Lowest to highest", values("max"), fill=True, stroke_style={"width": 0})
+    chart.add(None, values("min"), fill=True, stroke_style={"width": 0})
     chart.add("People", values("count"), stroke_style={"width": 2.5})
-    pending = [
-        value if (value is not None and not settled) else None
-        for value, settled in zip(values("count"), [b["settled"] for b in buckets], strict=True)
-    ]
-    chart.add("May still change", pending, stroke_style={"width": 3, "dasharray": "6, 4"})
+    if has_pending:
+        chart.add("May still change", pending, allow_interruptions=True, stroke_style={"width": 3, "dasharray": "6, 4"})
     if capacity:
         chart.add("Capacity", [capacity] * len(buckets), stroke_style={"width": 1.5, "dasharray": "2, 4"})
     return chart.render(is_unicode=True, disable_xml_declaration=True)
@@ -100,8 +100,8 @@ def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> str:
     chart = pygal.Bar(
         **_config(
             style=_style(GREEN, AMBER),
-            width=900,
-            height=240,
+            width=720,
+            height=200,
             x_labels_major_every=3,
             show_minor_x_labels=False,
             legend_at_bottom_columns=2,
@@ -117,16 +117,21 @@ def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> str:
 
 
 def sparkline(buckets: list[dict], *, now: datetime) -> str:
-    """A small line of the count through the day so far, no axes: the shape of the day at a glance."""
+    """A small line of the count through the day so far, no axes: the shape of the day at a glance. Drawn the
+    whole day wide, so that the line stops at now, and stretched to its box (it has no text to distort)."""
+    counts = [bucket["count"] for bucket in buckets if bucket_instant(bucket["start"]) <= now]
     chart = pygal.Line(
         **_config(
-            style=_style(BLUE),
-            width=240,
+            style=_style(BLUE, opacity=".18"),
+            width=300,
             height=48,
             show_dots=False,
-            allow_interruptions=True,
+            range=(min(counts + [0]), max(counts + [1])),
             stroke_style={"width": 2},
+            missing_value_fill_truncation="either",
         )
     )
-    chart.add("People", [b["count"] if bucket_instant(b["start"]) <= now else None for b in buckets])
-    return chart.render_sparkline(is_unicode=True, disable_xml_declaration=True)
+    chart.x_labels = [""] * len(buckets)
+    chart.add("People", counts, fill=True)
+    svg = chart.render_sparkline(is_unicode=True, disable_xml_declaration=True)
+    return svg.replace("<svg ", '<svg preserveAspectRatio="none" ', 1)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from dpu.services import EventIn, event_ingest
 from occupancy.models import OccupancyReset
-from occupancy.tests.factories import at, event, floorplan
+from occupancy.tests.factories import event, floorplan
 
 pytestmark = pytest.mark.django_db
 
