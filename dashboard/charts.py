@@ -4,6 +4,7 @@ Every chart has a text alternative on its page (a table, or the numbers beside i
 people who can see it, so it carries a title and is otherwise hidden from screen readers by the template.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -41,10 +42,9 @@ def _config(**options) -> dict:
     return {
         "explicit_size": False,
         "js": [],
-        "legend_at_bottom": True,
+        "show_legend": False,  # the page writes the legend in HTML (Chart.legend): it wraps, and it is text
         "show_y_guides": False,
         "truncate_label": -1,
-        "truncate_legend": -1,
         "margin": 8,
         **options,
     }
@@ -55,7 +55,13 @@ def clock(text: str, zone: ZoneInfo) -> str:
     return bucket_instant(text).astimezone(zone).strftime("%H:%M")
 
 
-def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now: datetime) -> str:
+@dataclass
+class Chart:
+    svg: str
+    legend: list[tuple[str, str, str]]  # (label, colour, "area", "line" or "dashed"), for the page to write
+
+
+def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now: datetime) -> Chart:
     """The count through one local day, a point a bucket: the count at each bucket's end, the band between each
     bucket's lowest and highest count, buckets not yet settled drawn dashed in amber, and the capacity if any.
     Buckets that have not begun are left out."""
@@ -79,23 +85,25 @@ def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now:
             range=(bottom, top + max(1, top // 10)),
             x_labels_major_every=max(1, len(buckets) // 8),
             show_minor_x_labels=False,
-            legend_at_bottom_columns=4,
             missing_value_fill_truncation="either",  # a filled line closes at its last value, not the day's end
         )
     )
     chart.x_labels = [clock(bucket["start"], zone) for bucket in buckets]
     # The band: the highest count filled down to zero, then the lowest filled in the page's white over it.
+    legend = [("People", BLUE, "line"), ("Lowest to highest in 5 minutes", BAND, "area")]
     chart.add("Lowest to highest", values("max"), fill=True, stroke_style={"width": 0})
-    chart.add(None, values("min"), fill=True, stroke_style={"width": 0})
+    chart.add("", values("min"), fill=True, stroke_style={"width": 0})
     chart.add("People", values("count"), stroke_style={"width": 2.5})
     if has_pending:
         chart.add("May still change", pending, allow_interruptions=True, stroke_style={"width": 3, "dasharray": "6, 4"})
+        legend.append(("May still change", AMBER, "dashed"))
     if capacity:
         chart.add("Capacity", [capacity] * len(buckets), stroke_style={"width": 1.5, "dasharray": "2, 4"})
-    return chart.render(is_unicode=True, disable_xml_declaration=True)
+        legend.append((f"Capacity ({capacity})", GREY, "dashed"))
+    return Chart(chart.render(is_unicode=True, disable_xml_declaration=True), legend)
 
 
-def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> str:
+def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> Chart:
     """Entrances and exits in each hour of the day, side by side."""
     chart = pygal.Bar(
         **_config(
@@ -104,7 +112,6 @@ def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> str:
             height=200,
             x_labels_major_every=3,
             show_minor_x_labels=False,
-            legend_at_bottom_columns=2,
         )
     )
     chart.x_labels = [clock(hour["start"], zone) for hour in hours]
@@ -113,7 +120,8 @@ def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> str:
     chart.y_labels = list(range(0, top + step, step))
     chart.add("Entrances", [hour["entrances"] for hour in hours])
     chart.add("Exits", [hour["exits"] for hour in hours])
-    return chart.render(is_unicode=True, disable_xml_declaration=True)
+    legend = [("Entrances", GREEN, "area"), ("Exits", AMBER, "area")]
+    return Chart(chart.render(is_unicode=True, disable_xml_declaration=True), legend)
 
 
 def sparkline(buckets: list[dict], *, now: datetime) -> str:

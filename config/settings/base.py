@@ -145,7 +145,10 @@ STATICFILES_DIRS = [("pygal", pygaljs.path("latest"))]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "login"
-WHITENOISE_USE_FINDERS = True  # straight from the apps' static folders: no collectstatic step, no STATIC_ROOT
+# Locally, straight from the apps' static folders: no collectstatic step. Production serves what `collectstatic`
+# (run by `make serve`) wrote into STATIC_ROOT: compressed, with content hashes in the names, cached for a year.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A batch of 10,000 events is about 800 kB of JSON; leave room for pretty-printed bodies.

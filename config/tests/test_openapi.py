@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.views import APIView
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ NOT_THE_API = ("admin/", "^api/schema", "^api/docs")
 
 
 def url_operations() -> set[tuple[str, str]]:
-    """(path as the schema writes it, method) for every API view the URL patterns route to, read off the patterns
+    """(path as the schema writes it, method) for every DRF view the URL patterns route to, read off the patterns
     themselves: `^space/(?P<space_id>[0-9]{1,18})/?$` is /space/{space_id}."""
     found = set()
 
@@ -27,8 +28,8 @@ def url_operations() -> set[tuple[str, str]]:
                 walk(pattern.url_patterns, route)
             elif isinstance(pattern, URLPattern) and not route.startswith(NOT_THE_API):
                 view_class = getattr(pattern.callback, "view_class", None)
-                if view_class is None:
-                    continue
+                if view_class is None or not issubclass(view_class, APIView):
+                    continue  # a page for people (the dashboard, sign-in), not the API
                 path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
                 path = "/" + path.removeprefix("^").removesuffix("$").removesuffix("/?")
                 found.update((path, method) for method in METHODS if hasattr(view_class, method))
