@@ -7,7 +7,7 @@ PORT ?= 8000
 # gunicorn's rule of thumb: two workers per core, plus one.
 WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
 
-.PHONY: install run serve test lint format migrate clean apicheck
+.PHONY: install run serve test lint format migrate clean apicheck test-browser
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,7 @@ run: migrate
 
 # The production server: gunicorn on the settings the environment selects (see README, "Serving").
 serve: migrate
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - --graceful-timeout 30
 
 test: install
@@ -47,9 +48,13 @@ lint: install
 apicheck: install
 	bash .ci/apicheck
 
+# The dashboard in headless Chromium (browser/, .ci/browser): Debian's chromium, installed with apt-get if missing.
+test-browser: install
+	bash .ci/browser
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3.test apicheck.sqlite3 .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) db.sqlite3 db.sqlite3.test apicheck.sqlite3 .pytest_cache .ruff_cache .hypothesis build staticfiles

@@ -61,7 +61,13 @@ class Chart:
     legend: list[tuple[str, str, str]]  # (label, colour, "area", "line" or "dashed"), for the page to write
 
 
-def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now: datetime) -> Chart:
+# Each chart is drawn twice: wide for a desktop, narrow for a phone, so that its text is of a readable size on
+# both (an SVG scales as a whole); the page shows the one that fits.
+WIDE = {"width": 720, "hours_per_label": 3}
+NARROW = {"width": 360, "hours_per_label": 6}
+
+
+def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now: datetime, size: dict = WIDE) -> Chart:
     """The count through one local day, a point a bucket: the count at each bucket's end, the band between each
     bucket's lowest and highest count, buckets not yet settled drawn dashed in amber, and the capacity if any.
     Buckets that have not begun are left out."""
@@ -79,11 +85,11 @@ def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now:
     chart = pygal.Line(
         **_config(
             style=_style(*colors),
-            width=720,
+            width=size["width"],
             height=300,
             show_dots=False,
             range=(bottom, top + max(1, top // 10)),
-            x_labels_major_every=max(1, len(buckets) // 8),
+            x_labels_major_every=size["hours_per_label"] * 12,  # 5-minute buckets
             show_minor_x_labels=False,
             missing_value_fill_truncation="either",  # a filled line closes at its last value, not the day's end
         )
@@ -103,14 +109,14 @@ def day_chart(buckets: list[dict], *, zone: ZoneInfo, capacity: int | None, now:
     return Chart(chart.render(is_unicode=True, disable_xml_declaration=True), legend)
 
 
-def flows_chart(hours: list[dict], *, zone: ZoneInfo) -> Chart:
+def flows_chart(hours: list[dict], *, zone: ZoneInfo, size: dict = WIDE) -> Chart:
     """Entrances and exits in each hour of the day, side by side."""
     chart = pygal.Bar(
         **_config(
             style=_style(GREEN, AMBER),
-            width=720,
+            width=size["width"],
             height=200,
-            x_labels_major_every=3,
+            x_labels_major_every=size["hours_per_label"],
             show_minor_x_labels=False,
         )
     )

@@ -1,6 +1,7 @@
 """The dashboard's pages, through Django's test client: who may see them, what they show, and the one form."""
 
 import csv
+import gzip
 import io
 import json
 import re
@@ -257,3 +258,14 @@ def test_a_day_with_recent_events_is_marked_as_not_yet_settled(client, vera):
 
     assert '<dt>Numbers</dt><dd><span class="pending">may still change</span>' in recent
     assert '<dt>Numbers</dt><dd><span class="settled">settled</span>' in old
+
+
+def test_the_pages_are_compressed_for_a_browser_that_takes_gzip(client, vera):
+    plan = floorplan()
+    signed_in(client, vera)
+
+    for path in ("/dashboard/", f"/dashboard/space/{plan.a.pk}/?day={SAMPLE_DAY}"):
+        response = client.get(path, HTTP_ACCEPT_ENCODING="gzip, deflate")
+
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert "data-count>" in gzip.decompress(response.content).decode()
