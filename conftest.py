@@ -34,30 +34,18 @@ def gunicorn_server(transactional_db, tmp_path):
 
     Mark the test django_db(transaction=True): the server's processes see only what the test has committed.
     """
-    import time
 
     from django.db import connection
 
     from occupancy.models import SpaceOccupancy
-    from occupancy.tests.server import APPLICATION_NAME, database_url, gunicorn
+    from occupancy.tests.server import database_url, gunicorn, wait_until_disconnected
 
     url = database_url(connection.settings_dict)
     with gunicorn(database_url=url, log_path=tmp_path / "gunicorn.log", workers=3) as server:
         yield server
     if connection.vendor == "postgresql":
-        # A killed worker's backend lives on until it notices; the flush after the test and the DROP DATABASE at
-        # the end of the run must not meet it.
-        deadline = time.monotonic() + 15
         with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND application_name = %s",
-                    [APPLICATION_NAME],
-                )
-                if cursor.fetchone()[0] == 0:
-                    break
-                time.sleep(0.05)
+            wait_until_disconnected(cursor)
     # The flush after the test empties tables in no fixed order. On SQLite, emptying the events first checks each
     # against the occupancy rows' unindexed event column: seconds for the thousands of rows these tests make.
     SpaceOccupancy.objects.all().delete()

@@ -10,7 +10,6 @@ import io
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ from browser.support import BUILD_DIR, CHROMIUM, DESKTOP, PASSWORD, SCREENSHOTS,
 from dpu.models import Dpu
 from dpu.services import dpu_token_rotate
 from occupancy.models import SpaceOccupancy
-from occupancy.tests.server import APPLICATION_NAME, Server, database_url, gunicorn
+from occupancy.tests.server import Server, database_url, gunicorn, wait_until_disconnected
 from spaces.models import Space
 
 SERVER_LOG = BUILD_DIR / "browser" / "gunicorn.log"
@@ -44,18 +43,8 @@ def server(django_db_setup, django_db_blocker) -> Iterator[Server]:
     with gunicorn(database_url=database_url(connection.settings_dict), log_path=SERVER_LOG, workers=3) as running:
         yield running
     if connection.vendor == "postgresql":
-        # A stopped worker's backend lives on until it notices; DROP DATABASE at the end of the run must not meet it.
         with django_db_blocker.unblock(), connection.cursor() as cursor:
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND application_name = %s",
-                    [APPLICATION_NAME],
-                )
-                if cursor.fetchone()[0] == 0:
-                    break
-                time.sleep(0.05)
+            wait_until_disconnected(cursor)
 
 
 @pytest.fixture(scope="session")

@@ -238,3 +238,18 @@ def gunicorn(*, database_url: str, log_path: Path, workers: int = 3) -> Iterator
         yield server
     finally:
         server.stop()
+
+
+def wait_until_disconnected(cursor, *, timeout: float = 15.0) -> None:
+    """Wait (on PostgreSQL, through a DB-API `cursor`) until no connection of the server is left on the current
+    database: a stopped or killed worker's backend lives on until it notices, and the flush after a test or the
+    DROP DATABASE at the end of the run must not meet it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [APPLICATION_NAME],
+        )
+        if cursor.fetchone()[0] == 0:
+            return
+        time.sleep(0.05)
