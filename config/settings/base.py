@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "dpu",
     "occupancy",
     "dashboard",
+    "observability",
 ]
 
 MIDDLEWARE = [
