@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+STREAM_PORT ?= 8001
 # gunicorn's rule of thumb: two workers per core, plus one.
 WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
 
@@ -21,15 +22,20 @@ $(VENV)/.installed: requirements.txt
 migrate: install
 	$(BIN)/python manage.py migrate --no-input
 
-# Sets up everything, loads the sample building and its events, and serves on http://$(HOST):$(PORT).
+# Sets up everything, loads the sample building and its events, and serves on http://$(HOST):$(PORT): the API,
+# the dashboard and the live stream, from one uvicorn process (config.asgi).
 run: migrate
 	$(BIN)/python manage.py init_data
-	$(BIN)/python manage.py runserver --insecure $(HOST):$(PORT)
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 5
 
-# The production server: gunicorn on the settings the environment selects (see README, "Serving").
+# The production server: gunicorn's sync workers on $(PORT) for the API and the pages, and uvicorn on
+# $(STREAM_PORT) for GET /stream, on the settings the environment selects (see README, "Serving").
 serve: migrate
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
-	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - --graceful-timeout 30
+	export PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d -t occupancy-metrics.XXXXXX); \
+	trap 'rm -rf "$$PROMETHEUS_MULTIPROC_DIR"; kill 0' EXIT; \
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(STREAM_PORT) --no-access-log --timeout-graceful-shutdown 5 & \
+	$(BIN)/gunicorn config.wsgi --config config/gunicorn.py --bind $(HOST):$(PORT) --workers $(WORKERS) --graceful-timeout 30
 
 test: install
 	$(BIN)/pytest

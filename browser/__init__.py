@@ -1,1 +1,1 @@
-"""The dashboard in a real browser: headless Chromium driven by Playwright against gunicorn (`make test-browser`)."""
+"""The dashboard in a real browser: headless Chromium driven by Playwright against uvicorn (`make test-browser`)."""

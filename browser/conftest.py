@@ -1,5 +1,6 @@
-"""Fixtures of the browser suite: one gunicorn server and one headless Chromium for the whole run, and for each
-test the sample building, its users and a fresh browser context that records every error it sees.
+"""Fixtures of the browser suite: one uvicorn server (config.asgi, as `make run` serves it) and one headless
+Chromium for the whole run, and for each test the sample building, its users and a fresh browser context that
+records every error it sees.
 
 The server runs on pytest-django's test database, so each test is transactional: what the test commits, the
 server's workers see; pytest-django empties the tables after each test, and the next test loads the building
@@ -26,21 +27,22 @@ from browser.support import BUILD_DIR, CHROMIUM, DESKTOP, PASSWORD, SCREENSHOTS,
 from dpu.models import Dpu
 from dpu.services import dpu_token_rotate
 from occupancy.models import SpaceOccupancy
-from occupancy.tests.server import Server, database_url, gunicorn, wait_until_disconnected
+from occupancy.tests.server import Server, database_url, uvicorn, wait_until_disconnected
 from spaces.models import Space
 
-SERVER_LOG = BUILD_DIR / "browser" / "gunicorn.log"
+SERVER_LOG = BUILD_DIR / "browser" / "server.log"
 
 
 @pytest.fixture(scope="session")
 def server(django_db_setup, django_db_blocker) -> Iterator[Server]:
-    """gunicorn (3 sync workers: the pages poll while a test posts) on the test database, for the whole run.
+    """uvicorn on the test database, for the whole run: the pages, the API and GET /stream from one process, as
+    `make run` serves them (under `make serve` gunicorn answers the rest and uvicorn the stream).
 
-    Its log is build/browser/gunicorn.log: a page's 500 leaves its traceback there.
+    Its log is build/browser/server.log: a page's 500 leaves its traceback there.
     """
     SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
     SERVER_LOG.write_bytes(b"")
-    with gunicorn(database_url=database_url(connection.settings_dict), log_path=SERVER_LOG, workers=3) as running:
+    with uvicorn(database_url=database_url(connection.settings_dict), log_path=SERVER_LOG) as running:
         yield running
     if connection.vendor == "postgresql":
         with django_db_blocker.unblock(), connection.cursor() as cursor:
@@ -131,8 +133,9 @@ class Problems:
             self._add(f"console error on {message.page.url if message.page else '?'}: {message.text}")
 
     def _request_failed(self, request) -> None:
-        # A poll in flight when the page navigates away is cancelled by the browser: that is no failure.
-        if request.failure == "net::ERR_ABORTED" and request.resource_type in ("fetch", "xhr"):
+        # A poll in flight, or the stream open, when the page navigates away is cancelled by the browser: that is
+        # no failure.
+        if request.failure == "net::ERR_ABORTED" and request.resource_type in ("fetch", "xhr", "eventsource"):
             return
         self._add(f"request failed: {request.method} {request.url}: {request.failure}")
 

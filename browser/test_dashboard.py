@@ -1,4 +1,4 @@
-"""The dashboard as a person sees it: headless Chromium against gunicorn on the sample building.
+"""The dashboard as a person sees it: headless Chromium against the server `make run` starts, on the sample building.
 
 Every test checks what the pages show against the API's answer for the same question, asked with a staff token
 as another program would. Each test fails on any console error, uncaught exception, failed request or answer of
@@ -101,8 +101,8 @@ def test_an_event_posted_through_the_api_changes_the_open_pages_count_within_5_s
     page, context, server, building, where
 ):
     """DPU 283 posts an entrance into A through POST /events; the open page (the overview, or A's page for today)
-    shows A's new count within 5 seconds, and the page was not reloaded: a mark set on `window` before is still
-    there. On the overview, B's count stays."""
+    shows A's new count within 5 seconds, pushed by GET /stream (the page asks nothing meanwhile), and the page
+    was not reloaded: a mark set on `window` before is still there. On the overview, B's count stays."""
     sign_in(context, server.url, building.viewer)
     before = api(server, building, f"/space/{building.a.pk}")["count"]
     if where == "overview":
@@ -113,6 +113,8 @@ def test_an_event_posted_through_the_api_changes_the_open_pages_count_within_5_s
         count = page.locator("[data-count]")
     expect(count).to_have_text(str(before))
     page.evaluate("window.notReloaded = true")
+    asked = []
+    page.on("request", lambda request: asked.append(request.url.removeprefix(server.url)))
 
     event = {"dpu_id": 283, "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "direction": 1}
     status, body = server.request("/events", method="POST", token=building.dpu_283_token, body=[event])
@@ -121,6 +123,8 @@ def test_an_event_posted_through_the_api_changes_the_open_pages_count_within_5_s
 
     expect(count).to_have_text(str(before + 1), timeout=LIVE_UPDATE_MS)
     assert page.evaluate("window.notReloaded") is True
+    # Pushed by the stream the page opened before (GET /stream), not fetched by polling GET /space/.
+    assert [path for path in asked if path.startswith("/space")] == []
     if where == "overview":
         b_count = api(server, building, f"/space/{building.b.pk}")["count"]
         expect(page.locator(f'article.space-card[data-space-id="{building.b.pk}"] [data-count]')).to_have_text(
@@ -244,15 +248,15 @@ def test_staff_sets_a_count_and_the_days_data_and_the_count_change(page, context
 
 
 def test_no_page_has_a_javascript_error_or_a_failed_request(page, context, new_context, server, building, problems):
-    """Every page, as Vera and as Stan (sign-in, overview with a poll of the API, each space today and on
+    """Every page, as Vera and as Stan (sign-in, overview with its stream of counts, each space today and on
     2018-02-26 and the days around it, sign-out) runs without a console error, an uncaught exception, a failed
-    request or an answer of 400 or more; and the overview's poll answers 200."""
-    page.goto("/")
-    sign_in_with_password(page, "vera")
-    expect(page).to_have_url(f"{server.url}/dashboard/")
-    with page.expect_response(lambda response: response.request.resource_type in ("fetch", "xhr")) as poll:
-        pass  # the overview polls every 2 seconds: wait for one answer
-    assert poll.value.status == 200
+    request or an answer of 400 or more; and the overview's stream answers 200 with text/event-stream."""
+    with page.expect_response(lambda response: response.request.resource_type == "eventsource") as stream:
+        page.goto("/")
+        sign_in_with_password(page, "vera")
+        expect(page).to_have_url(f"{server.url}/dashboard/")
+    assert stream.value.status == 200
+    assert stream.value.headers["content-type"].startswith("text/event-stream")
     for space in (building.a, building.b):
         for url in (space_url(space.pk, day=None), space_url(space.pk)):
             page.goto(url)

@@ -60,6 +60,7 @@ WHY = {
     404: "No such object.",
     409: "The request conflicts with what is stored: the body says why and what to do instead.",
     413: "The body is larger than the service takes.",
+    503: "The service cannot answer this here and now: the body says why.",
 }
 
 

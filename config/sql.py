@@ -90,3 +90,12 @@ def for_update(of: str = "") -> str:
     if not connection.features.has_select_for_update:
         return ""
     return f"FOR UPDATE OF {of}" if of else "FOR UPDATE"
+
+
+def rows_changed(cursor) -> int:
+    """How many rows the statement just run changed. Python 3.11's sqlite3 leaves rowcount at -1 for a statement
+    that starts with WITH; SQLite's changes() still knows."""
+    if connection.vendor == "sqlite":
+        cursor.execute("SELECT changes()")
+        return cursor.fetchone()[0]
+    return max(cursor.rowcount, 0)

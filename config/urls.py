@@ -16,9 +16,11 @@ urlpatterns = [
     api_path("health", HealthApi.as_view(), name="health"),
     api_path("api/schema", SchemaApi.as_view(), name="schema"),
     api_path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("observability.urls")),
     path("", include("spaces.urls")),
     path("", include("dpu.urls")),
     path("", include("occupancy.urls")),
+    path("", include("stream.urls")),
 ]
 
 handler404 = "config.api.not_found"

@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
-from dpu.models import DpuAssignment, DpuEvent
+from dpu.models import DpuAssignment
+from dpu.selectors import DpuHealth, dpu_health_fleet
 from occupancy.calendar import Interval
 from occupancy.models import OccupancyReset
 from occupancy.selectors import space_get_with_count, space_list_with_counts, space_series
@@ -128,19 +129,21 @@ def space_day(*, space_id: int, day: date | None = None, now: datetime | None = 
 
 
 def dpu_reports(*, space_ids: list[int]) -> dict[int, list[DpuReport]]:
-    """The DPUs hanging over a doorway of each space now (an open assignment), each with its latest event.
-
-    The latest event is one backward step of the (dpu, timestamp) index per DPU, whatever the log's size."""
-    latest = DpuEvent.objects.filter(dpu=OuterRef("dpu")).order_by("-timestamp").values("timestamp")[:1]
+    """The DPUs hanging over a doorway of each space now (an open assignment), each with its latest event: the
+    DPU's own last_event_at, which ingest keeps, so one query whatever the log's size."""
     current = (
         DpuAssignment.objects.filter(valid_to__isnull=True)
         .filter(Q(doorway__side_a__in=space_ids) | Q(doorway__side_b__in=space_ids))
         .select_related("dpu", "doorway")
-        .annotate(last_event=Subquery(latest))
         .order_by("dpu__serial")
     )
     reports = {space_id: [] for space_id in space_ids}
     for assignment in current:
         for side in {side for side in assignment.doorway.sides if side in reports}:
-            reports[side].append(DpuReport(serial=assignment.dpu.serial, last_event=assignment.last_event))
+            reports[side].append(DpuReport(serial=assignment.dpu.serial, last_event=assignment.dpu.last_event_at))
     return reports
+
+
+def fleet(*, now: datetime) -> list[DpuHealth]:
+    """Every DPU's health, worst first (dpu.selectors.worst_first), with the doorway it hangs over now."""
+    return dpu_health_fleet(now=now)

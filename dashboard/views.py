@@ -8,6 +8,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import charts
 from dashboard.forms import DayForm, SetCountForm
-from dashboard.selectors import bucket_instant, local_today, overview, space_day
+from dashboard.selectors import bucket_instant, fleet, local_today, overview, space_day
 from occupancy.services import reset_create
 
 
@@ -42,6 +43,19 @@ def overview_page(request):
     for card in cards:
         card.sparkline = charts.sparkline(card.buckets, now=now)
     return render(request, "dashboard/overview.html", {"cards": cards, "now": now})
+
+
+@gzip_page
+@login_required
+@require_GET
+def fleet_page(request):
+    """Every DPU with its status, doorway, last report and lateness, worst first."""
+    now = timezone.now()
+    return render(
+        request,
+        "dashboard/fleet.html",
+        {"fleet": fleet(now=now), "now": now, "silent_after": settings.DPU_SILENT_AFTER},
+    )
 
 
 @gzip_page

@@ -33,15 +33,16 @@ from config.openapi import ERROR, errors
 from config.paging import PAGING_PARAMETERS, page_of, page_request, paged_response
 from config.paging import PARAMS as PAGING_PARAMS
 from config.permissions import CanPostEvents, IsStaffOrReadOnly
-from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW
+from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW, DpuClockRefusal
 from dpu.selectors import (
     ASSIGNMENT_KEY,
     DPU_KEY,
     EVENT_KEY,
-    assignment_current,
+    STATUSES,
     assignment_get,
     assignment_list,
     dpu_get,
+    dpu_health,
     dpu_list,
     event_list,
 )
@@ -52,11 +53,13 @@ from dpu.services import (
     assignment_delete,
     assignment_move,
     assignment_update,
+    dpu_clock_refusal_record,
     dpu_create,
     dpu_delete,
     dpu_token_rotate,
     event_ingest,
 )
+from observability import metrics
 from spaces.models import Doorway, Space
 
 MAX_BATCH = 10_000
@@ -68,9 +71,13 @@ EVENT_FIELDS = {"dpu_id": SerialField(), "timestamp": InstantField(), "direction
 
 
 class ItemInvalid(Exception):
-    def __init__(self, field: str, message: str):
+    """An item that cannot be an event. `reason` is one of observability.metrics.REFUSAL_REASONS; for a clock
+    reason, `serial` and `timestamp` are the item's, so that the refusal can be counted against its DPU."""
+
+    def __init__(self, field: str, message: str, *, reason: str = "invalid", serial=None, timestamp=None):
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
+        self.reason, self.serial, self.timestamp = reason, serial, timestamp
 
 
 def event_from_item(item, *, now) -> EventIn:
@@ -90,10 +97,15 @@ def event_from_item(item, *, now) -> EventIn:
             data[name] = field.to_internal_value(item[name])
         except ValidationError as exc:
             raise ItemInvalid(name, " ".join(str(m) for m in exc.detail)) from None
+    clock = {"serial": data["dpu_id"], "timestamp": data["timestamp"]}
     if data["timestamp"] < EARLIEST_EVENT:
-        raise ItemInvalid("timestamp", "is before 2000-01-01; check the DPU's clock.")
+        raise ItemInvalid(
+            "timestamp", "is before 2000-01-01; check the DPU's clock.", reason="clock_before_2000", **clock
+        )
     if data["timestamp"] > now + MAX_CLOCK_SKEW:
-        raise ItemInvalid("timestamp", "is more than 5 minutes in the future; check the DPU's clock.")
+        raise ItemInvalid(
+            "timestamp", "is more than 5 minutes in the future; check the DPU's clock.", reason="clock_ahead", **clock
+        )
     return EventIn(serial=data["dpu_id"], timestamp=data["timestamp"], direction=data["direction"])
 
 
@@ -191,6 +203,11 @@ class EventIngestApi(APIView):
             try:
                 event = event_from_item(item, now=now)
             except ItemInvalid as exc:
+                metrics.item_refused(reason=exc.reason)
+                # Counted against the DPU (when registered), so that a broken clock shows although nothing is
+                # stored; a DPU's token cannot make another DPU's clock look broken.
+                if exc.reason != "invalid" and own_serial in (None, exc.serial):
+                    dpu_clock_refusal_record(serial=exc.serial, reason=exc.reason, timestamp=exc.timestamp, now=now)
                 raise _item_error(index, exc.field, exc.message) from None
             if own_serial is not None and event.serial != own_serial:
                 raise PermissionDenied(
@@ -201,7 +218,14 @@ class EventIngestApi(APIView):
         try:
             result = event_ingest(events=events, now=now)
         except EventRejected as exc:
+            metrics.item_refused(reason="unknown_dpu")
             raise _item_error(exc.index, exc.field, exc.message) from None
+        metrics.events_ingested(
+            received=result.received,
+            created=result.created,
+            duplicates=result.duplicates,
+            lateness_seconds=result.lateness_seconds,
+        )
         body = {"received": result.received, "created": result.created, "duplicates": result.duplicates}
         # A DPU re-sending a batch that fully arrived before is told it is done, not that something was made.
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -219,14 +243,81 @@ def _item_error(index: int, field: str, message: str) -> RequestRejected:
     )
 
 
+@extend_schema_serializer(component_name="NewDpuWithToken")
+class DpuCreatedSerializer(serializers.Serializer):
+    serial = serializers.IntegerField()
+    token = serializers.CharField(help_text="The DPU's token: shown this once, only its hash is kept.")
+
+
+REFUSAL_REASONS = [reason.value for reason in DpuClockRefusal.Reason]
+
+
 @extend_schema_serializer(component_name="Dpu")
 class DpuOutputSerializer(serializers.Serializer):
+    """A DPU and its health (dpu.selectors.DpuHealth)."""
+
     serial = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=STATUSES,
+        help_text="ok; silent: nothing stored for longer than DPU_SILENT_AFTER (default 24 hours); unassigned: no "
+        "assignment covers now; never_seen: it never sent an event.",
+    )
+    assigned = serializers.BooleanField(help_text="Whether an assignment covers now.")
+    last_event_at = InstantField(allow_null=True, help_text="The latest timestamp of its events; null before any.")
+    last_received_at = InstantField(allow_null=True, help_text="When its latest new event was stored; null before any.")
+    events_24h = serializers.IntegerField(
+        help_text="New events stored in the current hour and the 24 before it (UTC hours); repeats not counted."
+    )
+    lateness_p95_s = serializers.IntegerField(
+        allow_null=True,
+        help_text="95th percentile of received_at - timestamp over those events, in seconds, rounded up to a power "
+        "of 2 (1, 2, 4, …): at most twice the true value, never less. Null when there are none.",
+    )
+    refused_clock_ahead = serializers.IntegerField(
+        help_text="Items refused for a timestamp more than 5 minutes in the future (not stored)."
+    )
+    refused_clock_before_2000 = serializers.IntegerField(
+        help_text="Items refused for a timestamp before 2000 (not stored)."
+    )
+    last_refused_at = InstantField(
+        allow_null=True, source="last_refusal.last_refused_at", help_text="When its latest item was refused."
+    )
+    last_refused_timestamp = InstantField(
+        allow_null=True, source="last_refusal.last_timestamp", help_text="The timestamp that item carried."
+    )
+    last_refused_reason = serializers.ChoiceField(
+        choices=REFUSAL_REASONS, allow_null=True, source="last_refusal.reason", help_text="Why it was refused."
+    )
 
 
-@extend_schema_serializer(component_name="NewDpuWithToken")
-class DpuCreatedSerializer(DpuOutputSerializer):
-    token = serializers.CharField(help_text="The DPU's token: shown this once, only its hash is kept.")
+DPU_283 = {
+    "serial": 283,
+    "status": "ok",
+    "assigned": True,
+    "last_event_at": "2026-12-01T10:19:50.112Z",
+    "last_received_at": "2026-12-01T10:19:52.637Z",
+    "events_24h": 1841,
+    "lateness_p95_s": 4,
+    "refused_clock_ahead": 0,
+    "refused_clock_before_2000": 0,
+    "last_refused_at": None,
+    "last_refused_timestamp": None,
+    "last_refused_reason": None,
+}
+DPU_512 = {
+    "serial": 512,
+    "status": "silent",
+    "assigned": True,
+    "last_event_at": "2026-11-29T17:02:11.480Z",
+    "last_received_at": "2026-11-29T17:02:12.003Z",
+    "events_24h": 0,
+    "lateness_p95_s": None,
+    "refused_clock_ahead": 0,
+    "refused_clock_before_2000": 212,
+    "last_refused_at": "2026-12-01T10:18:40.950Z",
+    "last_refused_timestamp": "1970-01-01T00:03:12.000Z",
+    "last_refused_reason": "clock_before_2000",
+}
 
 
 class DpuApi(APIView):
@@ -245,11 +336,12 @@ class DpuApi(APIView):
             200: page_of(DpuOutputSerializer(many=True), "by serial"),
             **errors(400, 401, 403),
         },
-        examples=[OpenApiExample("Three DPUs", value=[{"serial": 283}, {"serial": 423}, {"serial": 512}])],
+        examples=[OpenApiExample("Two DPUs", value=[DPU_283, DPU_512])],
     )
     def get(self, request):
         result = dpu_list(page=page_request(request.query_params, shape=DPU_KEY))
-        return paged_response(request, DpuOutputSerializer(result.rows, many=True).data, page=result)
+        health = dpu_health(dpus=result.rows, now=timezone.now())
+        return paged_response(request, DpuOutputSerializer(health, many=True).data, page=result)
 
     @extend_schema(
         operation_id="dpu_create",
@@ -269,7 +361,7 @@ class DpuApi(APIView):
         data = validated_input(self.InputSerializer, request.data)
         dpu, token = dpu_create(serial=data["serial"])
         # The token is shown this once: only its hash is kept.
-        return Response({**DpuOutputSerializer(dpu).data, "token": token}, status=status.HTTP_201_CREATED)
+        return Response({"serial": dpu.serial, "token": token}, status=status.HTTP_201_CREATED)
 
 
 MOVED = {"id": 3, "dpu": 512, "doorway": 3, "enters": 3, "valid_from": "2018-03-01T00:00:00.000Z", "valid_to": None}
@@ -344,12 +436,11 @@ class DpuDetailApi(APIView):
     @extend_schema(
         operation_id="dpu_retrieve",
         responses={200: DpuDetailSerializer, **errors(401, 403, 404)},
-        examples=[OpenApiExample("DPU 512", value={"serial": 512, "assignment": MOVED})],
+        examples=[OpenApiExample("DPU 512", value={**DPU_512, "assignment": MOVED})],
     )
     def get(self, request, serial: str):
-        dpu = dpu_get(serial=int(serial))
-        assignment = assignment_current(dpu=dpu, at=timezone.now())
-        return Response(DpuDetailSerializer({"serial": dpu.serial, "assignment": assignment}).data)
+        health = dpu_health(dpus=[dpu_get(serial=int(serial))], now=timezone.now())[0]
+        return Response(DpuDetailSerializer(health).data)
 
     @extend_schema(operation_id="dpu_destroy", responses={204: None, **errors(401, 403, 404, 409)})
     def delete(self, request, serial: str):

@@ -33,6 +33,10 @@ class Dpu(TimeStampedModel):
 
     serial = models.PositiveBigIntegerField(unique=True)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # Its health, kept up to date by event_ingest for the events it stores (not for duplicates): the latest of
+    # their timestamps and of their received_at. Reading them costs nothing, scanning the event log would.
+    last_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_received_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["serial"]
@@ -126,3 +130,68 @@ class DpuEvent(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.dpu} {self.get_direction_display()} at {self.timestamp.isoformat()}"
+
+
+# Lateness (received_at - timestamp) is counted in bins whose edges double: bin 0 holds less than 1 second (and
+# the negative lateness of a clock slightly ahead), bin b holds [2^(b-1), 2^b) seconds, and the last bin everything
+# from 2^(LAST_BIN-1) seconds (about 388 days) on.
+LATENESS_LAST_BIN = 26
+# A DPU's hourly statistics are read for the current hour and the 24 before it; older rows are pruned at ingest.
+STATS_HOURS = 24
+
+
+def lateness_bin(seconds: float) -> int:
+    """The histogram bin of a lateness in seconds."""
+    return min(LATENESS_LAST_BIN, int(max(seconds, 0)).bit_length())
+
+
+def lateness_bin_upper(bin_: int) -> int:
+    """What a percentile falling in the bin is reported as: its upper edge, in seconds (the last bin's lower edge).
+    More than the true value (but for the last bin), and at most twice it from 1 second on."""
+    return 2 ** min(bin_, LATENESS_LAST_BIN - 1)
+
+
+class DpuHourStat(models.Model):
+    """How many of a DPU's events were stored in one hour (by received_at, UTC), by lateness bin.
+
+    event_ingest adds to these rows for the events it creates, so the last 24 hours' count and lateness
+    percentile of a DPU are read from at most 25 hours x 27 bins, never from the event log. Rows older than
+    that are pruned by the ingest of the same DPU.
+    """
+
+    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField(help_text="The start of the hour the events were stored in.")
+    bin = models.SmallIntegerField(help_text="The lateness bin (see LATENESS_LAST_BIN).")
+    n = models.BigIntegerField(help_text="Events stored in the hour with a lateness in the bin.")
+
+    class Meta:
+        verbose_name = "DPU hour statistic"
+        constraints = [
+            # The upsert's conflict target, and the (dpu, hour) index the reads and the pruning walk.
+            models.UniqueConstraint(fields=["dpu", "hour", "bin"], name="dpu_hour_stat_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dpu_id} {self.hour.isoformat()} bin {self.bin}: {self.n}"
+
+
+class DpuClockRefusal(models.Model):
+    """Items of a registered DPU refused for a broken clock, by reason: their events are never stored, so this is
+    where the broken clock shows."""
+
+    class Reason(models.TextChoices):
+        CLOCK_AHEAD = "clock_ahead", "more than 5 minutes in the future"
+        CLOCK_BEFORE_2000 = "clock_before_2000", "before 2000"
+
+    dpu = models.ForeignKey(Dpu, on_delete=models.CASCADE, related_name="clock_refusals", db_index=False)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    count = models.BigIntegerField(help_text="Items refused for this reason.")
+    last_timestamp = models.DateTimeField(help_text="The timestamp of the latest refused item, as the DPU sent it.")
+    last_refused_at = models.DateTimeField(help_text="When the latest item was refused.")
+
+    class Meta:
+        verbose_name = "DPU clock refusal"
+        constraints = [models.UniqueConstraint(fields=["dpu", "reason"], name="dpu_clock_refusal_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.dpu_id} {self.reason}: {self.count}"

@@ -1,16 +1,27 @@
 """Changing DPUs: provisioning, assignments to doorways, and ingesting the events they send."""
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.api import format_instant
-from config.sql import among, db_instant, execute, for_update, q
-from dpu.models import SERIAL_MAX, Dpu, DpuAssignment, DpuEvent, to_millisecond
+from config.sql import among, db_instant, execute, for_update, from_db_instant, q, values_rows
+from dpu.models import (
+    SERIAL_MAX,
+    STATS_HOURS,
+    Dpu,
+    DpuAssignment,
+    DpuClockRefusal,
+    DpuEvent,
+    DpuHourStat,
+    lateness_bin,
+    to_millisecond,
+)
 from occupancy.services import occupancy_recalculate
 from spaces.models import Doorway, Space
 
@@ -31,6 +42,9 @@ class IngestResult:
     received: int
     created: int
     duplicates: int
+    # How late each newly stored event arrived (received_at - timestamp, seconds), for the metrics. Not part of
+    # equality: a result is its counts.
+    lateness_seconds: tuple[float, ...] = field(default=(), compare=False, repr=False)
 
 
 class EventRejected(Exception):
@@ -65,8 +79,14 @@ def event_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> I
             return IngestResult(received=len(events), created=0, duplicates=len(events))
 
         created = _insert_new(keys=keys, dpus=dpus, now=now)
-        occupancy_recalculate(new_event_ids=created, now=now)  # and settles the spaces it touched
-    return IngestResult(received=len(events), created=len(created), duplicates=len(events) - len(created))
+        lateness = _health_record(created=created, now=now)
+        occupancy_recalculate(new_event_ids=[row[0] for row in created], now=now)  # and settles the spaces it touched
+    return IngestResult(
+        received=len(events),
+        created=len(created),
+        duplicates=len(events) - len(created),
+        lateness_seconds=tuple(lateness),
+    )
 
 
 def _lock_dpus(serials: set[int]) -> dict[int, int]:
@@ -79,8 +99,10 @@ def _lock_dpus(serials: set[int]) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
-def _insert_new(*, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], now: datetime) -> list[int]:
-    """Insert the events not stored yet; return the ids of those this call created.
+def _insert_new(
+    *, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], now: datetime
+) -> list[tuple[int, int, datetime]]:
+    """Insert the events not stored yet; return (id, DPU id, timestamp) of those this call created.
 
     ON CONFLICT DO NOTHING ... RETURNING tells, in one statement and without a race, which rows are new: a
     check-then-insert would let two concurrent re-sends both count. Django's bulk_create cannot say which
@@ -92,6 +114,7 @@ def _insert_new(*, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], 
         for name in ("created", "modified", "dpu", "timestamp", "direction", "received_at")
     )
     unique = ", ".join(q(meta.get_field(name).column) for name in ("dpu", "timestamp", "direction"))
+    returning = ", ".join(q(meta.get_field(name).column) for name in ("id", "dpu", "timestamp"))
     stamp = db_instant(now)
     table = q(meta.db_table)
     created = []
@@ -104,11 +127,11 @@ def _insert_new(*, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], 
                 f"INSERT INTO {table} ({columns}) SELECT %s::timestamptz, %s::timestamptz, dpu, instant, direction, "
                 "%s::timestamptz "
                 "FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[]) AS batch(dpu, instant, direction) "
-                f"ON CONFLICT ({unique}) DO NOTHING RETURNING id",
+                f"ON CONFLICT ({unique}) DO NOTHING RETURNING {returning}",
                 [stamp, stamp, stamp, [dpus[k[0]] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
                 rows=len(keys),
             )
-            return [pk for (pk,) in cursor.fetchall()]
+            return cursor.fetchall()
         for start in range(0, len(keys), INSERT_CHUNK):
             chunk = keys[start : start + INSERT_CHUNK]
             params = []
@@ -116,11 +139,105 @@ def _insert_new(*, keys: list[tuple[int, datetime, int]], dpus: dict[int, int], 
                 params += [stamp, stamp, dpus[serial], db_instant(timestamp), direction, stamp]
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({unique}) DO NOTHING RETURNING id",
+                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({unique}) DO NOTHING "
+                f"RETURNING {returning}",
                 params,
             )
-            created += [pk for (pk,) in cursor.fetchall()]
+            # SQLite hands back the timestamp as the UTC text Django stored.
+            created += [(pk, dpu, from_db_instant(timestamp)) for pk, dpu, timestamp in cursor.fetchall()]
     return created
+
+
+def _health_record(*, created: list[tuple[int, int, datetime]], now: datetime) -> list[float]:
+    """Bring the health of the DPUs whose events were just created up to date; return each event's lateness.
+
+    Runs inside event_ingest's transaction, after it locked these DPUs' rows: no other ingest of the same DPU can
+    interleave, so plain updates of the DPU rows are race-free, and the statistics' upsert adds rather than
+    overwrites, so ingests of other DPUs (other rows) never lose an addition either. Three statements per batch,
+    whatever its size: the DPUs' last event and receipt, the hour's lateness histogram, and pruning hours that no
+    read looks at any more.
+    """
+    if not created:
+        return []
+    lateness = [(now - timestamp).total_seconds() for _, _, timestamp in created]
+    bins = Counter((dpu, lateness_bin(seconds)) for (_, dpu, _), seconds in zip(created, lateness, strict=True))
+    latest: dict[int, datetime] = {}
+    for _, dpu, timestamp in created:
+        if dpu not in latest or timestamp > latest[dpu]:
+            latest[dpu] = timestamp
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    received = db_instant(now)
+
+    dpu_table, stat_table = q(Dpu._meta.db_table), q(DpuHourStat._meta.db_table)
+    last_event, last_received = q("last_event_at"), q("last_received_at")
+    dpu_ids = sorted(latest)
+    rows, params = values_rows(
+        [(dpu, db_instant(latest[dpu]), received) for dpu in dpu_ids], ("bigint", "timestamptz", "timestamptz")
+    )
+    with connection.cursor() as cursor:
+        # The later of what is stored and what came: `now` is read before the lock, so a batch that waited for
+        # another may carry the earlier `now`, and a late batch the earlier timestamps.
+        execute(
+            cursor,
+            f"WITH batch (dpu, last_event, received) AS ({rows}) "
+            f"UPDATE {dpu_table} SET "
+            f"{last_event} = CASE WHEN {dpu_table}.{last_event} IS NULL OR {dpu_table}.{last_event} < batch.last_event "
+            f"THEN batch.last_event ELSE {dpu_table}.{last_event} END, "
+            f"{last_received} = CASE WHEN {dpu_table}.{last_received} IS NULL "
+            f"OR {dpu_table}.{last_received} < batch.received THEN batch.received ELSE {dpu_table}.{last_received} END "
+            f"FROM batch WHERE {dpu_table}.id = batch.dpu",
+            params,
+            rows=len(dpu_ids),
+        )
+        stat_rows = sorted(bins.items())
+        rows, params = values_rows(
+            [(dpu, db_instant(hour), bin_, n) for (dpu, bin_), n in stat_rows],
+            ("bigint", "timestamptz", "smallint", "bigint"),
+        )
+        # ON CONFLICT ... DO UPDATE adds in one statement, on both databases; bulk_create(update_conflicts) could
+        # only overwrite.
+        execute(
+            cursor,
+            f"INSERT INTO {stat_table} (dpu_id, hour, bin, n) {rows} "
+            f"ON CONFLICT (dpu_id, hour, bin) DO UPDATE SET n = {stat_table}.n + excluded.n",
+            params,
+            rows=len(stat_rows),
+        )
+        where, params = among("dpu_id", dpu_ids)
+        execute(
+            cursor,
+            f"DELETE FROM {stat_table} WHERE {where} AND hour < %s",
+            [*params, db_instant(hour - timedelta(hours=STATS_HOURS))],
+            rows=len(dpu_ids),
+        )
+    return lateness
+
+
+def dpu_clock_refusal_record(*, serial: int, reason: str, timestamp: datetime, now: datetime | None = None) -> bool:
+    """Count an item refused because its DPU's clock is wrong (DpuClockRefusal.Reason), keeping the latest item's
+    timestamp and when it was refused. Its event is not stored: this is where the broken clock shows.
+
+    Its own small transaction, for the API to call while it refuses the batch (which stores nothing). Only a
+    registered DPU is counted: returns whether `serial` is one.
+    """
+    now = now or timezone.now()
+    if not 0 < serial <= SERIAL_MAX:
+        return False
+    table = q(DpuClockRefusal._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One upsert: concurrent refusals of the same DPU each add their one, and the latest refusal's instants win
+        # whichever commits last.
+        cursor.execute(
+            f"INSERT INTO {table} (dpu_id, reason, count, last_timestamp, last_refused_at) "
+            f"SELECT id, %s, 1, %s, %s FROM {q(Dpu._meta.db_table)} WHERE serial = %s "
+            f"ON CONFLICT (dpu_id, reason) DO UPDATE SET count = {table}.count + excluded.count, "
+            f"last_timestamp = CASE WHEN excluded.last_refused_at >= {table}.last_refused_at "
+            f"THEN excluded.last_timestamp ELSE {table}.last_timestamp END, "
+            f"last_refused_at = CASE WHEN excluded.last_refused_at >= {table}.last_refused_at "
+            f"THEN excluded.last_refused_at ELSE {table}.last_refused_at END",
+            [DpuClockRefusal.Reason(reason).value, db_instant(timestamp), db_instant(now), serial],
+        )
+        return cursor.rowcount > 0
 
 
 def dpu_create(*, serial: int) -> tuple[Dpu, str]:

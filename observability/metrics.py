@@ -1,11 +1,15 @@
 """The service's Prometheus metrics, and the calls the rest of the code makes to record them.
 
 Other apps call the functions below, never prometheus_client directly, so that what is measured has one place.
+
+Under gunicorn with several workers every worker counts in files of its own in PROMETHEUS_MULTIPROC_DIR (see
+config/gunicorn.py), and GET /metrics adds them up; prometheus_client picks that mode when it is imported, so the
+variable must be set before then. Without it (`make run`, the tests) the metrics live in this process.
 """
 
 from collections.abc import Iterable
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter("occupancy_events", "Events in POSTed batches, by outcome.", ["outcome"])
 REFUSED = Counter("occupancy_items_refused", "Items of POSTed batches refused, by reason.", ["reason"])
@@ -16,25 +20,48 @@ LATENESS = Histogram(
 )
 ROWS_RECALCULATED = Histogram(
     "occupancy_rows_recalculated",
-    "Occupancy rows a batch of events recalculated.",
+    "Occupancy rows already stored whose count a batch of events recounted: 0 when every event of the batch came "
+    "after everything else in its spaces, more the earlier a late event lands.",
     buckets=(0, 1, 10, 100, 1_000, 10_000, 100_000),
 )
 
 # Why an item of a batch is refused (REFUSED's label): the batch is refused whole.
 REFUSAL_REASONS = ("unknown_dpu", "clock_ahead", "clock_before_2000", "invalid")
 
+# Requests by endpoint: the URL pattern's route (/space/{space_id}/counts), never the path itself, whose ids would
+# make a new series per space. Paths no pattern matches share UNMATCHED.
+REQUESTS = Counter(
+    "http_requests",
+    "HTTP requests answered, by endpoint (URL pattern), method and status.",
+    ["endpoint", "method", "status"],
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from the request reaching Django to its response, by endpoint (URL pattern), method and status.",
+    ["endpoint", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UNMATCHED = "unmatched"
 
-def events_ingested(
-    *, received: int, created: int, duplicates: int, lateness_seconds: Iterable[float], rows_recalculated: int | None
-) -> None:
+# livesum: under several workers, the sum over the workers alive now; a worker that dies takes its clients with it
+# (config/gunicorn.py's child_exit removes its file).
+STREAM_CLIENTS = Gauge(
+    "occupancy_stream_clients", "Server-Sent Events clients connected now.", multiprocess_mode="livesum"
+)
+
+
+def events_ingested(*, received: int, created: int, duplicates: int, lateness_seconds: Iterable[float]) -> None:
     """Record a stored batch: how many events came, were new, were repeats; how late the new ones were."""
     EVENTS.labels("received").inc(received)
     EVENTS.labels("created").inc(created)
     EVENTS.labels("duplicate").inc(duplicates)
     for seconds in lateness_seconds:
         LATENESS.observe(seconds)
-    if rows_recalculated is not None:
-        ROWS_RECALCULATED.observe(rows_recalculated)
+
+
+def rows_recalculated(*, rows: int) -> None:
+    """Record how many stored rows a batch of new events recounted (occupancy_recalculate calls this)."""
+    ROWS_RECALCULATED.observe(rows)
 
 
 def item_refused(*, reason: str) -> None:
@@ -42,3 +69,20 @@ def item_refused(*, reason: str) -> None:
     if reason not in REFUSAL_REASONS:
         raise ValueError(f"unknown refusal reason {reason!r}")
     REFUSED.labels(reason).inc()
+
+
+def request_answered(*, endpoint: str, method: str, status: int, seconds: float) -> None:
+    """Record an answered HTTP request (observability.middleware calls this for every request)."""
+    labels = (endpoint, method, str(status))
+    REQUESTS.labels(*labels).inc()
+    LATENCY.labels(*labels).observe(seconds)
+
+
+def stream_client_connected() -> None:
+    """Record a Server-Sent Events client connecting; call stream_client_disconnected() when it goes, however."""
+    STREAM_CLIENTS.inc()
+
+
+def stream_client_disconnected() -> None:
+    """Record a Server-Sent Events client going (closed, timed out, or failed)."""
+    STREAM_CLIENTS.dec()

@@ -275,12 +275,13 @@ class CountsApi(SeriesApi):
         examples=[OpenApiExample("One space's day", value=[SERIES_EXAMPLE], response_only=True)],
     )
     def get(self, request):
-        space_ids = _space_ids(request.query_params.get("spaces"))
+        space_ids = space_ids_param(request.query_params.get("spaces"))
         found = self.series(request, space_ids, allowed=(*SERIES_PARAMS, "spaces"))
         return self.download(request, found, "counts", many=True)
 
 
-def _space_ids(raw: str | None) -> list[int]:
+def space_ids_param(raw: str | None) -> list[int]:
+    """The `spaces` query parameter: space ids separated by commas, at most MAX_SPACES; a 400 naming it otherwise."""
     if raw is None:
         raise ValidationError({"spaces": ["This query parameter is required: space ids separated by commas, 1,2,3."]})
     parts = [part.strip() for part in raw.split(",")]

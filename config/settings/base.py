@@ -67,10 +67,14 @@ INSTALLED_APPS = [
     "occupancy",
     "dashboard",
     "observability",
+    "stream",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Request metrics, the request id and the one log line per request; first after the HTTPS redirect, so that
+    # its duration covers everything Django does and static files are logged too.
+    "observability.middleware.RequestObservabilityMiddleware",
     # Static files (the admin's, Swagger UI's) from this process, under gunicorn too: no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,15 +197,50 @@ SPECTACULAR_SETTINGS = {
         "dpu.apis.event_batch_schema",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
+    # GET /health and GET /dpu both have a `status`, with different choices.
+    "ENUM_NAME_OVERRIDES": {"DpuStatusEnum": "dpu.selectors.STATUSES"},
 }
+
+# GET /stream: how long count changes are kept for a client that reconnects with Last-Event-ID; how many changes
+# a client may have waiting before it is dropped; how often an idle stream gets a keep-alive comment.
+STREAM_RETENTION = env_seconds("STREAM_RETENTION", default=timedelta(hours=1))
+STREAM_QUEUE = int(os.environ.get("STREAM_QUEUE") or 1000)
+STREAM_HEARTBEAT = env_seconds("STREAM_HEARTBEAT", default=timedelta(seconds=15))
 
 # Occupancy rows younger than this (by timestamp or by their last change) are "pending": a late event may
 # still change them. Older ones are "settled".
 OCCUPANCY_SETTLE_AFTER = env_seconds("OCCUPANCY_SETTLE_AFTER", default=timedelta(hours=1))
 
+# A DPU (assigned, and heard from before) is "silent" when nothing of it was stored for longer than this.
+DPU_SILENT_AFTER = env_seconds("DPU_SILENT_AFTER", default=timedelta(hours=24))
+
+
+def _metrics_token() -> str | None:
+    token = os.environ.get("METRICS_TOKEN") or None
+    if token is not None and not (len(token) >= 16 and token.isascii() and token.isprintable() and " " not in token):
+        raise ImproperlyConfigured(
+            "METRICS_TOKEN must be at least 16 printable ASCII characters without spaces (it travels as "
+            "`Authorization: Bearer <token>`), such as one from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+        )
+    return token
+
+
+# GET /metrics answers staff users' tokens and, when this is set, `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = _metrics_token()
+
+# The log's format: "text" (a line of text per record) or "json" (one JSON object per line, for a log collector).
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or "text"
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "observability.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.sql import execute, from_db_instant
+from config.sql import execute, from_db_instant, rows_changed
+from observability import metrics
 from occupancy.calendar import DailyReset
 from occupancy.models import SpaceOccupancy
 from occupancy.services.blocks import blocks_refresh
+from occupancy.signals import counts_recalculated
 from occupancy.sql import EARLIEST, Scope, Sql
 from spaces.models import Space
 
@@ -80,7 +82,7 @@ def occupancy_recalculate(
                 locked.append(Locked.from_row(row, since=since, after=after))
             if locked:
                 _recalculate_layout(cursor, sql, locked)
-            return [space.space_id for space in locked]
+            return _recalculated([space.space_id for space in locked], now)
         if not new_event_ids:
             return []
         execute(cursor, *sql.lock_touched(new_event_ids), rows=len(new_event_ids))
@@ -92,7 +94,15 @@ def occupancy_recalculate(
         if not locked:
             return []
         _recalculate_ingest(cursor, sql, locked, through=through, new_event_ids=new_event_ids)
-        return [space.space_id for space in locked]
+        return _recalculated([space.space_id for space in locked], now)
+
+
+def _recalculated(space_ids: list[int], now: datetime) -> list[int]:
+    """Tell the rest of the service (occupancy.signals.counts_recalculated) which spaces were recalculated, still
+    inside the transaction and holding their locks; returns them."""
+    if space_ids:
+        counts_recalculated.send(sender=occupancy_recalculate, space_ids=space_ids, now=now)
+    return space_ids
 
 
 def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict, new_event_ids: Sequence[int]):
@@ -138,9 +148,12 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
         changed.append((scope.space_id, scope.since, scope.until))
     # Planned for its `since` each time: how many rows follow it decides between walking the index and scanning the
     # table.
+    recounted = 0
     for group, is_segmented in ((plain, False), (segmented, True)):
         if group:
             cursor.execute(*sql.recount(group, boundary=boundary, segmented=is_segmented))
+            recounted += rows_changed(cursor)
+    metrics.rows_recalculated(rows=recounted)
     blocks_refresh(cursor, changed, replace=False)  # ingest only adds rows
 
 

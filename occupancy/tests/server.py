@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -206,7 +207,8 @@ class Server:
 @contextmanager
 def gunicorn(*, database_url: str, log_path: Path, workers: int = 3) -> Iterator[Server]:
     """Run `config.wsgi` under gunicorn with `workers` sync workers on a free port of 127.0.0.1, on the database
-    `database_url` names, with the default settings module; stop it (and every worker) on the way out."""
+    `database_url` names, with the default settings module and gunicorn settings (config/gunicorn.py: the workers'
+    metrics added up, in a new directory beside `log_path`); stop it (and every worker) on the way out."""
     port = free_port()
     env = {
         **os.environ,
@@ -214,9 +216,11 @@ def gunicorn(*, database_url: str, log_path: Path, workers: int = 3) -> Iterator
         "DATABASE_URL": database_url,
         "ALLOWED_HOSTS": HOST,
         "PYTHONUNBUFFERED": "1",
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="metrics-", dir=log_path.parent),
     }
     command = [
         *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
+        *("--config", str(BASE_DIR / "config" / "gunicorn.py")),
         *("--bind", f"{HOST}:{port}", "--workers", str(workers), "--worker-class", "sync"),
         *("--timeout", str(WORKER_TIMEOUT), "--graceful-timeout", "5", "--chdir", str(BASE_DIR)),
         # The default control socket is one path per user: servers of parallel test runs would share it.
@@ -233,6 +237,38 @@ def gunicorn(*, database_url: str, log_path: Path, workers: int = 3) -> Iterator
             start_new_session=True,  # its own process group, so that stop() can reach every worker
         )
     server = Server(process=process, port=port, log_path=log_path, workers=workers)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def uvicorn(*, database_url: str, log_path: Path) -> Iterator[Server]:
+    """Run `config.asgi` under uvicorn (one process: what `make run` serves, and GET /stream under `make serve`)
+    on a free port of 127.0.0.1, on the database `database_url` names; stop it on the way out."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": database_url,
+        "ALLOWED_HOSTS": HOST,
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(port)]
+    command += ["--timeout-graceful-shutdown", "2"]  # open streams never end by themselves
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(process=process, port=port, log_path=log_path, workers=0)
     try:
         server.wait_ready()
         yield server
