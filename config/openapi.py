@@ -1,7 +1,7 @@
 """What the OpenAPI schema (GET /api/schema, drf-spectacular) needs beyond the views' own declarations: paths as
 clients write them, the DPU token scheme, and the error bodies every endpoint shares."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.renderers import OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
@@ -19,6 +19,16 @@ class SchemaApi(SpectacularAPIView):
 def paths_without_trailing_slash(endpoints, **kwargs):
     """Every path answers with and without a trailing slash (config.api.api_path); the schema names it without."""
     return [(path.rstrip("/") or "/", regex, method, callback) for path, regex, method, callback in endpoints]
+
+
+class NameFieldSchema(OpenApiSerializerFieldExtension):
+    """A name as CharField maps it, plus what DRF refuses in any text: the null character (found by Schemathesis)."""
+
+    target_class = "config.api.NameField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return {**schema, "pattern": "^[^\\u0000]*$"}
 
 
 class DpuTokenScheme(OpenApiAuthenticationExtension):

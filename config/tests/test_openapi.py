@@ -167,3 +167,4 @@ def test_the_schema_refuses_the_batches_and_doorway_sides_the_api_refuses(client
         assert accepts(doc, component, {"name": "Lobby door", "sides": [2, 3]})
         assert not accepts(doc, component, {"name": "Lobby door", "sides": [3, 3]})
         assert not accepts(doc, component, {"name": "Lobby door", "sides": [None, None]})
+        assert not accepts(doc, component, {"name": "Lobby\x00door", "sides": [None, 3]})  # DRF refuses NUL
