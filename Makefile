@@ -8,7 +8,7 @@ STREAM_PORT ?= 8001
 # gunicorn's rule of thumb: two workers per core, plus one.
 WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
 
-.PHONY: install run serve test lint format migrate clean apicheck test-browser
+.PHONY: install run serve test lint format migrate clean apicheck test-browser fleet
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,9 @@ run: migrate
 # The production server: gunicorn's sync workers on $(PORT) for the API and the pages, and uvicorn on
 # $(STREAM_PORT) for GET /stream, on the settings the environment selects (see README, "Serving").
 serve: migrate
-	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	@# Production settings serve collectstatic's compressed, hashed copies; local ones read the apps' folders.
+	if [ "$$DJANGO_SETTINGS_MODULE" = config.settings.production ]; then \
+		$(BIN)/python manage.py collectstatic --no-input --verbosity 0; fi
 	export PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d -t occupancy-metrics.XXXXXX); \
 	trap 'rm -rf "$$PROMETHEUS_MULTIPROC_DIR"; kill 0' EXIT; \
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(STREAM_PORT) --no-access-log --timeout-graceful-shutdown 5 & \
@@ -43,6 +45,11 @@ test: install
 # The benchmark suite (bench/): on SQLite, or on PostgreSQL with DATABASE_URL; writes BENCHMARKS.md.
 bench: install
 	$(BIN)/python -m bench
+
+# A compressed day of a DPU fleet against gunicorn (bench/fleet.py), ending in occupancy_check; writes its
+# database's "Fleet day" section of BENCHMARKS.md. `python -m bench.fleet --help` for the sizes.
+fleet: install
+	$(BIN)/python -m bench.fleet
 
 lint: install
 	$(BIN)/ruff format --check .

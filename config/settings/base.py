@@ -107,12 +107,12 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 
-def _database() -> dict:
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+def _database(url: str | None = None, *, variable: str = "DATABASE_URL") -> dict:
+    url = url or os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
     try:
         config = dj_database_url.parse(url, conn_max_age=60)
     except Exception as exc:  # dj-database-url raises several types for a bad URL
-        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django understands: {exc}") from None
+        raise ImproperlyConfigured(f"{variable} is not a database URL Django understands: {exc}") from None
     engine = config.get("ENGINE", "")
     if engine == "django.db.backends.sqlite3":
         # IMMEDIATE takes the write lock when a transaction starts, so two writers queue on the busy timeout
@@ -126,11 +126,38 @@ def _database() -> dict:
         # while PostgreSQL is unreachable. A connect_timeout in DATABASE_URL's query string takes precedence.
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
     else:
-        raise ImproperlyConfigured(f"DATABASE_URL must point at SQLite or PostgreSQL, not {engine or url!r}.")
+        raise ImproperlyConfigured(f"{variable} must point at SQLite or PostgreSQL, not {engine or url!r}.")
     return config
 
 
+def _replicas(primary: dict) -> dict[str, dict]:
+    """DATABASE_REPLICA_URLS: streaming standbys of the primary, "replica_0", "replica_1", ... (config.replicas)."""
+    replicas = {}
+    for number, url in enumerate(env_list("DATABASE_REPLICA_URLS", "")):
+        replica = _database(url, variable="DATABASE_REPLICA_URLS")
+        if replica["ENGINE"] != "django.db.backends.postgresql" or primary["ENGINE"] != replica["ENGINE"]:
+            raise ImproperlyConfigured(
+                "DATABASE_REPLICA_URLS must list PostgreSQL standbys of a PostgreSQL DATABASE_URL "
+                f"(streaming replication), not {url!r}."
+            )
+        # Under test, a replica is the test database itself (and config.replicas reads from the primary).
+        replica["TEST"] = {"MIRROR": "default"}
+        replicas[f"replica_{number}"] = replica
+    return replicas
+
+
 DATABASES = {"default": _database()}
+DATABASES.update(_replicas(DATABASES["default"]))
+# A replica further behind the primary than this is skipped (its reads go to the primary); see config.replicas.
+DATABASE_REPLICA_MAX_LAG = env_seconds("DATABASE_REPLICA_MAX_LAG", default=timedelta(seconds=5))
+if len(DATABASES) > 1:
+    DATABASE_ROUTERS = ["config.replicas.ReplicaRouter"]
+    # Which database a request reads from, and the read-your-writes cookie; right after the request's metrics, so
+    # that everything Django does for the request runs inside it.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("observability.middleware.RequestObservabilityMiddleware") + 1,
+        "config.replicas.ReplicaReadsMiddleware",
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -151,9 +178,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "login"
 # Locally, straight from the apps' static folders: no collectstatic step. Production serves what `collectstatic`
-# (run by `make serve`) wrote into STATIC_ROOT: compressed, with content hashes in the names, cached for a year.
+# (run by `make serve`) wrote into its STATIC_ROOT (config/settings/production.py).
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A batch of 10,000 events is about 800 kB of JSON; leave room for pretty-printed bodies.

@@ -33,6 +33,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # Static files (the dashboard's, the admin's, Swagger UI's) as `collectstatic` wrote them, which `make serve` runs:
 # gzip-compressed once, named by content hash, and sent by WhiteNoise with a year's Cache-Control.
+STATIC_ROOT = BASE_DIR / "staticfiles"  # noqa: F405
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
