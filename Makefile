@@ -26,7 +26,7 @@ migrate: install
 # the dashboard and the live stream, from one uvicorn process (config.asgi).
 run: migrate
 	$(BIN)/python manage.py init_data
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 5
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 5
 
 # The production server: gunicorn's sync workers on $(PORT) for the API and the pages, and uvicorn on
 # $(STREAM_PORT) for GET /stream, on the settings the environment selects (see README, "Serving").

@@ -4,6 +4,7 @@ holding a worker, so thousands of dashboards cost a little memory each, not a pr
 """
 
 import os
+import warnings
 
 from django.conf import settings
 from django.core.asgi import get_asgi_application
@@ -17,3 +18,7 @@ application = get_asgi_application()
 # are made lazily, after this.
 for database in settings.DATABASES.values():
     database["CONN_MAX_AGE"] = 0
+
+# WhiteNoise answers static files (under `make run`; production's come from gunicorn) with a file iterator, which
+# Django's ASGI handler reads in a thread and warns about on every file. That is fine for files of a few KiB.
+warnings.filterwarnings("ignore", "StreamingHttpResponse must consume synchronous iterators", Warning)
