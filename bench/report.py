@@ -10,7 +10,14 @@ from pathlib import Path
 
 from bench.results import Result
 
-SECTIONS = ("sqlite", "postgresql", "stream-sqlite", "stream-postgresql")  # their order in BENCHMARKS.md
+SECTIONS = (
+    "sqlite",
+    "postgresql",
+    "stream-sqlite",
+    "stream-postgresql",
+    "fleet-sqlite",
+    "fleet-postgresql",
+)  # their order in BENCHMARKS.md
 HEADER = """# Benchmarks
 
 Measured by the suite in `bench/`: `make bench` runs it on SQLite, `DATABASE_URL=postgres://… make bench` on

@@ -65,13 +65,14 @@ def execute(cursor, sql: str, params: Sequence, *, rows: int | None) -> None:
         cursor.execute(sql, params)
         return
     name = "occupancy_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
-    raw = connection.connection
+    db = cursor.db  # the cursor's connection: the primary's, or a replica's (config.replicas)
+    raw = db.connection
     # Prepared statements belong to the database session: start afresh when Django has opened a new one.
-    if getattr(connection, "prepared_statements", (None,))[0] is not raw:
+    if getattr(db, "prepared_statements", (None,))[0] is not raw:
         # Only the statements prepared here are affected: the ORM and psycopg2 prepare none.
         cursor.execute("SET plan_cache_mode = force_generic_plan")
-        connection.prepared_statements = (raw, set())
-    prepared = connection.prepared_statements[1]
+        db.prepared_statements = (raw, set())
+    prepared = db.prepared_statements[1]
     if name not in prepared:
         placeholders = iter(range(1, sql.count("%s") + 1))
         cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(placeholders)}", sql))

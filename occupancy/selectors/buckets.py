@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
 from config.api import format_instant
+from config.replicas import read_connection
 from config.sql import among, db_instant, execute, q, values_rows
 from occupancy.calendar import Interval, TooManyBuckets, bucket_edges, placed
 from occupancy.models import SpaceOccupancy
@@ -100,7 +100,7 @@ def space_series(
 def _time_zones(space_ids: list[int]) -> dict[int, str]:
     """Each space's time zone, in raw SQL: the ORM took longer to build the query than to run it."""
     condition, params = among("id", space_ids)
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(f"SELECT id, time_zone FROM {q(Space._meta.db_table)} WHERE {condition}", params)
         return dict(cursor.fetchall())
 
@@ -213,7 +213,7 @@ def _buckets_json(
         ORDER BY space_id, n"""
     start, cutoff = db_instant(edges[0]), db_instant(cutoff)
     params = [*id_params, *grid.params, start, cutoff, start, *aggregate_params, cutoff]
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         execute(cursor, sql, params, rows=len(space_ids))
         rows = cursor.fetchall()
     found = {}

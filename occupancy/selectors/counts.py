@@ -4,13 +4,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from config.paging import Page, PageRequest, keyset_page
+from config.replicas import read_connection
 from occupancy.models import SpaceOccupancy
 from spaces.models import Space
 
@@ -51,6 +51,7 @@ def space_count_at(*, space: Space | int, at: datetime, now: datetime | None = N
     """
     space_id = getattr(space, "pk", space)
     cutoff = (now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER
+    connection = read_connection()
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
