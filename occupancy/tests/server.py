@@ -210,14 +210,6 @@ def gunicorn(*, database_url: str, log_path: Path, workers: int = 3) -> Iterator
     `database_url` names, with the default settings module and gunicorn settings (config/gunicorn.py: the workers'
     metrics added up, in a new directory beside `log_path`); stop it (and every worker) on the way out."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": database_url,
-        "ALLOWED_HOSTS": HOST,
-        "PYTHONUNBUFFERED": "1",
-        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="metrics-", dir=log_path.parent),
-    }
     command = [
         *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
         *("--config", str(BASE_DIR / "config" / "gunicorn.py")),
@@ -226,22 +218,9 @@ def gunicorn(*, database_url: str, log_path: Path, workers: int = 3) -> Iterator
         # The default control socket is one path per user: servers of parallel test runs would share it.
         *("--no-control-socket", "--error-logfile", "-", "--log-level", "info"),
     ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so that stop() can reach every worker
-        )
-    server = Server(process=process, port=port, log_path=log_path, workers=workers)
-    try:
-        server.wait_ready()
+    metrics = {"PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="metrics-", dir=log_path.parent)}
+    with _running(command, port, database_url, log_path, workers=workers, env=metrics) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextmanager
@@ -249,15 +228,26 @@ def uvicorn(*, database_url: str, log_path: Path) -> Iterator[Server]:
     """Run `config.asgi` under uvicorn (one process: what `make run` serves, and GET /stream under `make serve`)
     on a free port of 127.0.0.1, on the database `database_url` names; stop it on the way out."""
     port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(port)]
+    command += ["--timeout-graceful-shutdown", "2"]  # open streams never end by themselves
+    with _running(command, port, database_url, log_path, workers=0) as server:
+        yield server
+
+
+@contextmanager
+def _running(
+    command: list[str], port: int, database_url: str, log_path: Path, *, workers: int, env: dict | None = None
+) -> Iterator[Server]:
+    """Start `command` serving on `port` with the default settings module on `database_url`, in a process group of
+    its own (so that stop() reaches every worker); yield it once it answers; stop it on the way out."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DATABASE_URL": database_url,
         "ALLOWED_HOSTS": HOST,
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
-    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(port)]
-    command += ["--timeout-graceful-shutdown", "2"]  # open streams never end by themselves
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command,
@@ -268,7 +258,7 @@ def uvicorn(*, database_url: str, log_path: Path) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(process=process, port=port, log_path=log_path, workers=0)
+    server = Server(process=process, port=port, log_path=log_path, workers=workers)
     try:
         server.wait_ready()
         yield server
