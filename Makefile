@@ -8,7 +8,7 @@ STREAM_PORT ?= 8001
 # gunicorn's rule of thumb: two workers per core, plus one.
 WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
 
-.PHONY: install run serve test lint format migrate clean apicheck test-browser fleet
+.PHONY: install run serve test lint format migrate clean apicheck test-browser fleet cluster test-cluster
 
 install: $(VENV)/.installed
 
@@ -49,7 +49,18 @@ bench: install
 # A compressed day of a DPU fleet against gunicorn (bench/fleet.py), ending in occupancy_check; writes its
 # database's "Fleet day" section of BENCHMARKS.md. `python -m bench.fleet --help` for the sizes.
 fleet: install
-	$(BIN)/python -m bench.fleet
+	$(BIN)/python -m bench.fleet $(FLEET_ARGS)
+
+# Several app servers and one database on this machine (cluster/): a PostgreSQL primary and a standby, pgbouncer in
+# session mode, two gunicorn app servers, uvicorn for /stream and nginx in front; Ctrl-C stops it all. Installs
+# Debian's nginx and pgbouncer with apt-get if missing. `make fleet FLEET_ARGS="--url …"` targets it (README).
+cluster: install
+	$(BIN)/python -m cluster
+
+# cluster/tests alone (`make test` runs them too): requests through nginx to both app servers, pgbouncer in the
+# path, a small fleet day, and nothing left running.
+test-cluster: install
+	$(BIN)/pytest cluster -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff format --check .
