@@ -15,6 +15,7 @@ space names of their own, and its checks count only the day's own events and spa
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -89,6 +90,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of `pid` and of its live children (gunicorn's master and its workers), from
+    /proc. Workers that lived through the run hold all the app's CPU of it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 class PostgresMeter:
     """CPU seconds of the PostgreSQL processes serving one database (backends and autovacuum workers: whatever
     pg_stat_activity shows on it), from /proc/<pid>/stat, and the WAL the whole server wrote.
@@ -98,8 +116,6 @@ class PostgresMeter:
     """
 
     def __init__(self, database: db.BenchDatabase):
-        import os
-
         self.database, self.tick = database, os.sysconf("SC_CLK_TCK")
         self.connection = db._maintenance_connection(database)  # on `postgres`: not one of the measured backends
         self.first: dict[int, float] = {}
@@ -295,6 +311,7 @@ def _run(args, database: db.BenchDatabase, workdir: Path) -> dict:
         # With --url, GET /metrics adds up the workers of whichever app server answers it: not the whole cluster's.
         recalculated_before = None if args.url else rows_recalculated(running.port, token)
         meter = PostgresMeter(database) if postgres else None
+        app_cpu_before = None if args.url else process_cpu_seconds(running.process.pid)
         if meter:
             meter.__enter__()
         try:
@@ -309,6 +326,7 @@ def _run(args, database: db.BenchDatabase, workdir: Path) -> dict:
         finally:
             if meter:
                 meter.__exit__(None, None, None)
+        app_cpu = None if args.url else process_cpu_seconds(running.process.pid) - app_cpu_before
         recalculated_after = None if args.url else rows_recalculated(running.port, token)
         counts = json.loads(get(running.port, token, "/space/?limit=10000"))
         if failures and not args.url:
@@ -383,6 +401,8 @@ def _run(args, database: db.BenchDatabase, workdir: Path) -> dict:
         "lag_p99_s": round(percentile(lags, 99), 2) if lags else None,
         "lag_max_s": round(lags[-1], 2) if lags else None,
         "latency_ms": {k: {m: round(v, 2) for m, v in d.items()} for k, d in latency.items()},
+        "app_cpu_seconds": round(app_cpu, 2) if app_cpu is not None else None,
+        "app_cpu_per_1000": round(app_cpu / events * 1000, 3) if app_cpu is not None else None,
         "postgres_cpu_seconds": round(meter.cpu_seconds, 2) if meter else None,
         "postgres_cpu_per_1000": round(meter.cpu_seconds / events * 1000, 3) if meter else None,
         "wal_bytes": meter.wal_bytes if meter else None,
@@ -405,6 +425,11 @@ def _ms(latency: dict, kind: str) -> str:
 def section(f: dict) -> str:
     s = f["size"]
     na = "n/a (SQLite)"
+    app = (
+        f"{f['app_cpu_per_1000']:.3f} s ({f['app_cpu_seconds']:.1f} s in all)"
+        if f.get("app_cpu_seconds") is not None
+        else "n/a"
+    )
     cpu = (
         f"{f['postgres_cpu_per_1000']:.3f} s ({f['postgres_cpu_seconds']:.1f} s in all)"
         if f["postgres_cpu_seconds"] is not None
@@ -434,6 +459,7 @@ def section(f: dict) -> str:
         ("— re-sent batches (all duplicates)", _ms(f["latency_ms"], "resend")),
         ("Read p50 / p99, count now", _ms(f["latency_ms"], "count")),
         ("— a day in 5-minute buckets", _ms(f["latency_ms"], "counts")),
+        ("App (gunicorn) CPU per 1,000 events", app),
         ("PostgreSQL CPU per 1,000 events", cpu),
         ("WAL per 1,000 events", wal),
         (

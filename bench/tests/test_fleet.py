@@ -41,6 +41,7 @@ def test_a_small_fleet_day_ends_with_no_differences_and_every_figure(tmp_path):
         assert latency["n"] > 0 and 0 < latency["p50_ms"] <= latency["p99_ms"], kind
     assert figures["late_events"] > 0 and figures["resent_events"] > 0
     assert figures["late_rows"] > 0 and figures["rows_recalculated"] > 0 and figures["rows_per_late_event"] > 0
+    assert figures["app_cpu_seconds"] > 0 and figures["app_cpu_per_1000"] > 0  # gunicorn's workers did the work
     postgres = figures["vendor"] == "postgresql"
     for name in ("postgres_cpu_per_1000", "wal_bytes_per_1000"):
         assert (figures[name] > 0) if postgres else (figures[name] is None), name
