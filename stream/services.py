@@ -6,26 +6,50 @@ listener never hears of a batch that was not stored. SQLite has no NOTIFY; its o
 changes in id order, and the listener polls the table (stream.hub).
 """
 
-import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.dispatch import receiver
 
 from config.api import format_instant
+from config.sql import db_instant, execute
 from occupancy.selectors import space_list_with_counts
 from occupancy.signals import counts_recalculated
 from stream.models import CountChange, PublishedCount
 
 CHANNEL = "occupancy_counts"
-# NOTIFY's payload is at most 8,000 bytes; one change is about 90.
-NOTIFY_BATCH = 50
+PRUNE_EVERY = timedelta(minutes=1)
 
 
 def change_message(change: CountChange) -> dict:
     """A change as the stream's `count` event carries it."""
     return {"id": change.pk, "space_id": change.space_id, "count": change.count, "timestamp": format_instant(change.at)}
+
+
+# PostgreSQL: the whole of count_changes_publish in one statement, prepared once per session (config.sql.execute):
+# each space's count now, upserted into PublishedCount only where it differs, a CountChange for each of those, and
+# the changes NOTIFYed. The ordering of "latest row" is SpaceOccupancy.LATEST_FIRST's.
+PUBLISH_SQL = """
+    WITH now_counts AS (
+        SELECT s.id AS space_id,
+               COALESCE((SELECT o.count FROM occupancy_spaceoccupancy o
+                         WHERE o.space_id = s.id AND o.timestamp <= %s::timestamptz
+                         ORDER BY o.timestamp DESC, o.kind DESC, o.dpu_id DESC LIMIT 1), 0) AS count
+        FROM unnest(%s::bigint[]) AS s(id)
+    ), changed AS (
+        INSERT INTO stream_publishedcount AS p (space_id, count) SELECT space_id, count FROM now_counts
+        ON CONFLICT (space_id) DO UPDATE SET count = EXCLUDED.count WHERE p.count <> EXCLUDED.count
+        RETURNING p.space_id, p.count
+    ), recorded AS (
+        INSERT INTO stream_countchange (space_id, count, at)
+        SELECT space_id, count, %s::timestamptz FROM changed ORDER BY space_id
+        RETURNING id, space_id, count, at
+    )
+    SELECT id, space_id, count, at, pg_notify(%s, json_build_array(json_build_object(
+               'id', id, 'space_id', space_id, 'count', count, 'timestamp', %s::text))::text)
+    FROM recorded ORDER BY id
+"""
 
 
 @receiver(counts_recalculated)
@@ -34,6 +58,23 @@ def count_changes_publish(sender, *, space_ids: list[int], now: datetime, **kwar
 
     Runs inside occupancy_recalculate's transaction, holding the spaces' locks: two recalculations of one space
     publish one after the other, each comparing with what the other published."""
+    if connection.vendor == "postgresql":
+        changes = _publish_postgresql(space_ids, now)
+    else:
+        changes = _publish(space_ids, now)
+    if changes:
+        _prune(now)
+    return changes
+
+
+def _publish_postgresql(space_ids: list[int], now: datetime) -> list[CountChange]:
+    stamp = db_instant(now)
+    with connection.cursor() as cursor:
+        execute(cursor, PUBLISH_SQL, [stamp, sorted(space_ids), stamp, CHANNEL, format_instant(now)], rows=1)
+        return [CountChange(id=pk, space_id=space, count=count, at=at) for pk, space, count, at, _ in cursor]
+
+
+def _publish(space_ids: list[int], now: datetime) -> list[CountChange]:
     current = dict(space_list_with_counts(at=now).filter(pk__in=space_ids).values_list("pk", "count"))
     published = dict(PublishedCount.objects.filter(space_id__in=space_ids).values_list("space_id", "count"))
     changed = sorted((space_id, count) for space_id, count in current.items() if published.get(space_id) != count)
@@ -45,11 +86,17 @@ def count_changes_publish(sender, *, space_ids: list[int], now: datetime, **kwar
         unique_fields=["space"],
         update_fields=["count"],
     )
-    changes = CountChange.objects.bulk_create([CountChange(space_id=s, count=c, at=now) for s, c in changed])
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            for start in range(0, len(changes), NOTIFY_BATCH):
-                payload = json.dumps([change_message(c) for c in changes[start : start + NOTIFY_BATCH]])
-                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+    return CountChange.objects.bulk_create([CountChange(space_id=s, count=c, at=now) for s, c in changed])
+
+
+_pruned_at: datetime | None = None
+
+
+def _prune(now: datetime) -> None:
+    """Drop the changes older than STREAM_RETENTION, at most once a minute per process (or when the clock went
+    back, as the tests' fixed clocks do): one index range delete, not one per ingest."""
+    global _pruned_at
+    if _pruned_at is not None and _pruned_at <= now < _pruned_at + PRUNE_EVERY:
+        return
     CountChange.objects.filter(at__lt=now - settings.STREAM_RETENTION).delete()
-    return changes
+    _pruned_at = now
