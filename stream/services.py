@@ -6,7 +6,7 @@ listener never hears of a batch that was not stored. SQLite has no NOTIFY; its o
 changes in id order, and the listener polls the table (stream.hub).
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
@@ -19,7 +19,6 @@ from occupancy.signals import counts_recalculated
 from stream.models import CountChange, PublishedCount
 
 CHANNEL = "occupancy_counts"
-PRUNE_EVERY = timedelta(minutes=1)
 
 
 def change_message(change: CountChange) -> dict:
@@ -28,8 +27,8 @@ def change_message(change: CountChange) -> dict:
 
 
 # PostgreSQL: the whole of count_changes_publish in one statement, prepared once per session (config.sql.execute):
-# each space's count now, upserted into PublishedCount only where it differs, a CountChange for each of those, and
-# the changes NOTIFYed. The ordering of "latest row" is SpaceOccupancy.LATEST_FIRST's.
+# each space's count now, upserted into PublishedCount only where it differs, a CountChange for each of those, the
+# changes NOTIFYed, and the changes past STREAM_RETENTION dropped. "Latest row" is SpaceOccupancy.LATEST_FIRST's.
 PUBLISH_SQL = """
     WITH now_counts AS (
         SELECT s.id AS space_id,
@@ -45,6 +44,8 @@ PUBLISH_SQL = """
         INSERT INTO stream_countchange (space_id, count, at)
         SELECT space_id, count, %s::timestamptz FROM changed ORDER BY space_id
         RETURNING id, space_id, count, at
+    ), pruned AS (
+        DELETE FROM stream_countchange WHERE at < %s::timestamptz
     )
     SELECT id, space_id, count, at, pg_notify(%s, json_build_array(json_build_object(
                'id', id, 'space_id', space_id, 'count', count, 'timestamp', %s::text))::text)
@@ -59,18 +60,18 @@ def count_changes_publish(sender, *, space_ids: list[int], now: datetime, **kwar
     Runs inside occupancy_recalculate's transaction, holding the spaces' locks: two recalculations of one space
     publish one after the other, each comparing with what the other published."""
     if connection.vendor == "postgresql":
-        changes = _publish_postgresql(space_ids, now)
-    else:
-        changes = _publish(space_ids, now)
+        return _publish_postgresql(space_ids, now)
+    changes = _publish(space_ids, now)
     if changes:
-        _prune(now)
+        CountChange.objects.filter(at__lt=now - settings.STREAM_RETENTION).delete()
     return changes
 
 
 def _publish_postgresql(space_ids: list[int], now: datetime) -> list[CountChange]:
-    stamp = db_instant(now)
+    stamp, expired = db_instant(now), db_instant(now - settings.STREAM_RETENTION)
+    params = [stamp, sorted(space_ids), stamp, expired, CHANNEL, format_instant(now)]
     with connection.cursor() as cursor:
-        execute(cursor, PUBLISH_SQL, [stamp, sorted(space_ids), stamp, CHANNEL, format_instant(now)], rows=1)
+        execute(cursor, PUBLISH_SQL, params, rows=1)
         return [CountChange(id=pk, space_id=space, count=count, at=at) for pk, space, count, at, _ in cursor]
 
 
@@ -87,16 +88,3 @@ def _publish(space_ids: list[int], now: datetime) -> list[CountChange]:
         update_fields=["count"],
     )
     return CountChange.objects.bulk_create([CountChange(space_id=s, count=c, at=now) for s, c in changed])
-
-
-_pruned_at: datetime | None = None
-
-
-def _prune(now: datetime) -> None:
-    """Drop the changes older than STREAM_RETENTION, at most once a minute per process (or when the clock went
-    back, as the tests' fixed clocks do): one index range delete, not one per ingest."""
-    global _pruned_at
-    if _pruned_at is not None and _pruned_at <= now < _pruned_at + PRUNE_EVERY:
-        return
-    CountChange.objects.filter(at__lt=now - settings.STREAM_RETENTION).delete()
-    _pruned_at = now
