@@ -153,9 +153,9 @@ def _health_record(*, created: list[tuple[int, int, datetime]], now: datetime) -
 
     Runs inside event_ingest's transaction, after it locked these DPUs' rows: no other ingest of the same DPU can
     interleave, so plain updates of the DPU rows are race-free, and the statistics' upsert adds rather than
-    overwrites, so ingests of other DPUs (other rows) never lose an addition either. Three statements per batch,
-    whatever its size: the DPUs' last event and receipt, the hour's lateness histogram, and pruning hours that no
-    read looks at any more.
+    overwrites, so ingests of other DPUs (other rows) never lose an addition either. Whatever the batch's size,
+    one statement on PostgreSQL, three on SQLite: the DPUs' last event and receipt, the hour's lateness histogram,
+    and pruning hours that no read looks at any more.
     """
     if not created:
         return []
@@ -171,45 +171,48 @@ def _health_record(*, created: list[tuple[int, int, datetime]], now: datetime) -
     dpu_table, stat_table = q(Dpu._meta.db_table), q(DpuHourStat._meta.db_table)
     last_event, last_received = q("last_event_at"), q("last_received_at")
     dpu_ids = sorted(latest)
-    rows, params = values_rows(
+    dpu_rows, dpu_params = values_rows(
         [(dpu, db_instant(latest[dpu]), received) for dpu in dpu_ids], ("bigint", "timestamptz", "timestamptz")
     )
+    # The later of what is stored and what came: `now` is read before the lock, so a batch that waited for another
+    # may carry the earlier `now`, and a late batch the earlier timestamps.
+    update = (
+        f"UPDATE {dpu_table} SET "
+        f"{last_event} = CASE WHEN {dpu_table}.{last_event} IS NULL OR {dpu_table}.{last_event} < batch.last_event "
+        f"THEN batch.last_event ELSE {dpu_table}.{last_event} END, "
+        f"{last_received} = CASE WHEN {dpu_table}.{last_received} IS NULL "
+        f"OR {dpu_table}.{last_received} < batch.received THEN batch.received ELSE {dpu_table}.{last_received} END "
+        f"FROM batch WHERE {dpu_table}.id = batch.dpu"
+    )
+    stat_rows = sorted(bins.items())
+    rows, stat_params = values_rows(
+        [(dpu, db_instant(hour), bin_, n) for (dpu, bin_), n in stat_rows],
+        ("bigint", "timestamptz", "smallint", "bigint"),
+    )
+    # ON CONFLICT ... DO UPDATE adds in one statement, on both databases; bulk_create(update_conflicts) could only
+    # overwrite.
+    upsert = (
+        f"INSERT INTO {stat_table} (dpu_id, hour, bin, n) {rows} "
+        f"ON CONFLICT (dpu_id, hour, bin) DO UPDATE SET n = {stat_table}.n + excluded.n"
+    )
+    where, where_params = among("dpu_id", dpu_ids)
+    prune = f"DELETE FROM {stat_table} WHERE {where} AND hour < %s"
+    prune_params = [*where_params, db_instant(hour - timedelta(hours=STATS_HOURS))]
     with connection.cursor() as cursor:
-        # The later of what is stored and what came: `now` is read before the lock, so a batch that waited for
-        # another may carry the earlier `now`, and a late batch the earlier timestamps.
-        execute(
-            cursor,
-            f"WITH batch (dpu, last_event, received) AS ({rows}) "
-            f"UPDATE {dpu_table} SET "
-            f"{last_event} = CASE WHEN {dpu_table}.{last_event} IS NULL OR {dpu_table}.{last_event} < batch.last_event "
-            f"THEN batch.last_event ELSE {dpu_table}.{last_event} END, "
-            f"{last_received} = CASE WHEN {dpu_table}.{last_received} IS NULL "
-            f"OR {dpu_table}.{last_received} < batch.received THEN batch.received ELSE {dpu_table}.{last_received} END "
-            f"FROM batch WHERE {dpu_table}.id = batch.dpu",
-            params,
-            rows=len(dpu_ids),
-        )
-        stat_rows = sorted(bins.items())
-        rows, params = values_rows(
-            [(dpu, db_instant(hour), bin_, n) for (dpu, bin_), n in stat_rows],
-            ("bigint", "timestamptz", "smallint", "bigint"),
-        )
-        # ON CONFLICT ... DO UPDATE adds in one statement, on both databases; bulk_create(update_conflicts) could
-        # only overwrite.
-        execute(
-            cursor,
-            f"INSERT INTO {stat_table} (dpu_id, hour, bin, n) {rows} "
-            f"ON CONFLICT (dpu_id, hour, bin) DO UPDATE SET n = {stat_table}.n + excluded.n",
-            params,
-            rows=len(stat_rows),
-        )
-        where, params = among("dpu_id", dpu_ids)
-        execute(
-            cursor,
-            f"DELETE FROM {stat_table} WHERE {where} AND hour < %s",
-            [*params, db_instant(hour - timedelta(hours=STATS_HOURS))],
-            rows=len(dpu_ids),
-        )
+        if connection.vendor == "postgresql":
+            # One round trip: the update and the upsert as data-modifying CTEs of the prune (they touch other rows:
+            # the DPUs, this hour's statistics; the prune, hours long past).
+            execute(
+                cursor,
+                f"WITH batch (dpu, last_event, received) AS ({dpu_rows}), "
+                f"touched AS ({update}), added AS ({upsert}) {prune}",
+                [*dpu_params, *stat_params, *prune_params],
+                rows=max(len(dpu_ids), len(stat_rows)),
+            )
+        else:
+            cursor.execute(f"WITH batch (dpu, last_event, received) AS ({dpu_rows}) {update}", dpu_params)
+            cursor.execute(upsert, stat_params)
+            cursor.execute(prune, prune_params)
     return lateness
 
 
