@@ -22,6 +22,7 @@ from dashboard import charts
 from dashboard.forms import DayForm, SetCountForm
 from dashboard.selectors import bucket_instant, fleet, local_today, overview, space_day
 from occupancy.services import reset_create
+from spaces.selectors import space_get
 
 
 @require_GET
@@ -76,17 +77,17 @@ def set_count(request, space_id: int):
     if not request.user.is_staff:
         raise PermissionDenied
     try:
-        day = space_day(space_id=space_id)
+        space = space_get(space_id=space_id)  # the space only: the day is read after, for the page
     except Http404:
         return render(request, "dashboard/not_found.html", status=404)
-    zone = ZoneInfo(day.space.time_zone)
+    zone = ZoneInfo(space.time_zone)
     with timezone.override(zone):  # the form's local time is the space's
         form = SetCountForm(request.POST)
         valid = form.is_valid()
     if valid:
         try:
             reset = reset_create(
-                space=day.space,
+                space=space,
                 timestamp=form.cleaned_data["timestamp"],
                 count=form.cleaned_data["count"],
                 created_by=request.user,

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections, connection
+from django.db.models import Max, Min
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -150,8 +151,8 @@ def _first_events(spaces: frozenset[int] | None, last_event_id: str | None) -> t
     """What a client gets first: what it missed since `last_event_id` when all of it is still retained, else a
     snapshot of every space it asked for; and the ids of the changes replayed (the queue may hold them too)."""
     try:
-        retained = CountChange.objects.order_by("id").values_list("id", flat=True)
-        oldest, newest = retained.first(), retained.last()
+        retained = CountChange.objects.aggregate(oldest=Min("id"), newest=Max("id"))
+        oldest, newest = retained["oldest"], retained["newest"]
         last = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
         if last is not None and oldest is not None and oldest - 1 <= last <= newest:
             changes = CountChange.objects.filter(id__gt=last).order_by("id")
