@@ -31,6 +31,8 @@ run: migrate
 # The production server: gunicorn's sync workers on $(PORT) for the API and the pages, and uvicorn on
 # $(STREAM_PORT) for GET /stream, on the settings the environment selects (see README, "Serving").
 serve: migrate
+	@# The months ahead of the event log's and the occupancy rows' partitions (PostgreSQL); cron runs it daily too.
+	$(BIN)/python manage.py history_partitions
 	@# Production settings serve collectstatic's compressed, hashed copies; local ones read the apps' folders.
 	if [ "$$DJANGO_SETTINGS_MODULE" = config.settings.production ]; then \
 		$(BIN)/python manage.py collectstatic --no-input --verbosity 0; fi

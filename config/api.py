@@ -18,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.parsers import RequestBodyTooLarge
 from dpu.models import SERIAL_MAX
+from history.selectors import ArchivedHistory
 from spaces.models import time_zone_names, validate_time_zone
 
 INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
@@ -284,9 +285,11 @@ def validated_input(serializer_class: type[serializers.Serializer], data) -> dic
 def exception_handler(exc, context):
     """DRF's handler, plus: every error body has `detail`, a sentence for a person, and a validation error also
     `errors`, each field's messages (error_body); a service's Django ValidationError is the client's 400, not a
-    server error."""
+    server error, and a change to archived history a 409."""
     if isinstance(exc, DjangoValidationError):
         exc = (Conflict if _only_duplicates(exc) else ValidationError)(_django_messages(exc))
+    elif isinstance(exc, ArchivedHistory):
+        exc = Conflict(str(exc))
     elif isinstance(exc, RequestDataTooBig):
         # DRF reads request.body, where Django applies DATA_UPLOAD_MAX_MEMORY_SIZE, before the parser runs; left
         # to Django, the answer would be a bare HTML 400 that does not say what was wrong.

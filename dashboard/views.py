@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import charts
 from dashboard.forms import DayForm, SetCountForm
 from dashboard.selectors import bucket_instant, fleet, local_today, overview, space_day
+from history.selectors import ArchivedHistory
 from occupancy.services import reset_create
 from spaces.selectors import space_get
 
@@ -92,8 +93,8 @@ def set_count(request, space_id: int):
                 count=form.cleaned_data["count"],
                 created_by=request.user,
             )
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        except (ValidationError, ArchivedHistory) as exc:
+            form.add_error(None, str(exc) if isinstance(exc, ArchivedHistory) else exc)
         else:
             shown = timezone.localtime(reset.timestamp, zone).date()
             return redirect(f"{reverse('dashboard:space', args=[space_id])}?day={shown.isoformat()}#count")

@@ -48,6 +48,7 @@ from dpu.selectors import (
 )
 from dpu.services import (
     DpuHasEvents,
+    EventArchived,
     EventIn,
     EventRejected,
     assignment_delete,
@@ -175,6 +176,9 @@ class EventIngestApi(APIView):
             201: OpenApiResponse(IngestResultSerializer, description="At least one event was new."),
             200: OpenApiResponse(IngestResultSerializer, description="Every event was stored before."),
             400: OpenApiResponse(BATCH_ERROR, description="An item, or the batch, is not valid: nothing stored."),
+            409: OpenApiResponse(
+                BATCH_ERROR, description="An item falls in an archived month, which is read-only: nothing stored."
+            ),
             **errors(401, 403, 413),
         },
         examples=[
@@ -217,6 +221,9 @@ class EventIngestApi(APIView):
             events.append(event)
         try:
             result = event_ingest(events=events, now=now)
+        except EventArchived as exc:
+            metrics.item_refused(reason="archived")
+            raise Conflict(f"Item {exc.index}: {exc.field}: {exc.message} Nothing in this batch was stored.") from None
         except EventRejected as exc:
             metrics.item_refused(reason="unknown_dpu")
             raise _item_error(exc.index, exc.field, exc.message) from None

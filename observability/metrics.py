@@ -8,8 +8,10 @@ variable must be set before then. Without it (`make run`, the tests) the metrics
 """
 
 from collections.abc import Iterable
+from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 EVENTS = Counter("occupancy_events", "Events in POSTed batches, by outcome.", ["outcome"])
 REFUSED = Counter("occupancy_items_refused", "Items of POSTed batches refused, by reason.", ["reason"])
@@ -26,7 +28,7 @@ ROWS_RECALCULATED = Histogram(
 )
 
 # Why an item of a batch is refused (REFUSED's label): the batch is refused whole.
-REFUSAL_REASONS = ("unknown_dpu", "clock_ahead", "clock_before_2000", "invalid")
+REFUSAL_REASONS = ("unknown_dpu", "clock_ahead", "clock_before_2000", "invalid", "archived")
 
 # Requests by endpoint: the URL pattern's route (/space/{space_id}/counts), never the path itself, whose ids would
 # make a new series per space. Paths no pattern matches share UNMATCHED.
@@ -52,9 +54,9 @@ STREAM_CLIENTS = Gauge(
 
 def events_ingested(*, received: int, created: int, duplicates: int, lateness_seconds: Iterable[float]) -> None:
     """Record a stored batch: how many events came, were new, were repeats; how late the new ones were."""
-    EVENTS.labels("received").inc(received)
-    EVENTS.labels("created").inc(created)
-    EVENTS.labels("duplicate").inc(duplicates)
+    _series(EVENTS, "received").inc(received)
+    _series(EVENTS, "created").inc(created)
+    _series(EVENTS, "duplicate").inc(duplicates)
     for seconds in lateness_seconds:
         LATENESS.observe(seconds)
 
@@ -74,8 +76,16 @@ def item_refused(*, reason: str) -> None:
 def request_answered(*, endpoint: str, method: str, status: int, seconds: float) -> None:
     """Record an answered HTTP request (observability.middleware calls this for every request)."""
     labels = (endpoint, method, str(status))
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(*labels).observe(seconds)
+    _series(REQUESTS, *labels).inc()
+    _series(LATENCY, *labels).observe(seconds)
+
+
+@cache
+def _series(metric: MetricWrapperBase, *labels: str) -> MetricWrapperBase:
+    """metric.labels(*labels), looked up once: prometheus_client checks the labels and takes a lock on every call,
+    and these run on every request. Bounded like the metric's own series, which it returns (so a series appears in
+    the metrics only once something is recorded in it, as before)."""
+    return metric.labels(*labels)
 
 
 def stream_client_connected() -> None:

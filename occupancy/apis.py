@@ -242,7 +242,7 @@ class SpaceCountsApi(SeriesApi):
         responses={
             (200, "application/json"): SeriesSchema,
             (200, "text/csv"): OpenApiTypes.STR,
-            **errors(400, 401, 403, 404),
+            **errors(400, 401, 403, 404, 409),
         },
         examples=[OpenApiExample("A day in six hours", value=SERIES_EXAMPLE, response_only=True)],
     )
@@ -270,7 +270,7 @@ class CountsApi(SeriesApi):
         responses={
             (200, "application/json"): SeriesSchema(many=True),
             (200, "text/csv"): OpenApiTypes.STR,
-            **errors(400, 401, 403, 404),
+            **errors(400, 401, 403, 404, 409),
         },
         examples=[OpenApiExample("One space's day", value=[SERIES_EXAMPLE], response_only=True)],
     )
@@ -353,7 +353,7 @@ class ResetListApi(APIView):
     @extend_schema(
         operation_id="space_resets_create",
         request=InputSerializer,
-        responses={201: ResetOutputSerializer, **errors(400, 401, 403, 404)},
+        responses={201: ResetOutputSerializer, **errors(400, 401, 403, 404, 409)},
         examples=[
             OpenApiExample(
                 "Ten people at 18:00", value={"timestamp": "2018-02-26T18:00:00Z", "count": 10}, request_only=True
@@ -371,7 +371,7 @@ class ResetListApi(APIView):
 class ResetDetailApi(APIView):
     """DELETE (staff): remove a reset; the space is recalculated from its instant."""
 
-    @extend_schema(operation_id="space_resets_destroy", responses={204: None, **errors(401, 403, 404)})
+    @extend_schema(operation_id="space_resets_destroy", responses={204: None, **errors(401, 403, 404, 409)})
     def delete(self, request, space_id: str, reset_id: str):
         reset_delete(reset=reset_get(space_id=int(space_id), reset_id=int(reset_id)))
         return Response(status=status.HTTP_204_NO_CONTENT)

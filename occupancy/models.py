@@ -79,8 +79,16 @@ class SpaceOccupancy(TimeStampedModel):
     )
     timestamp = models.DateTimeField()
     kind = models.SmallIntegerField(choices=Kind.choices)
+    # Unchecked too: on PostgreSQL the events are partitioned by month, and a key can only point at a unique key
+    # (id alone is not one there). Rows are deleted with their event by Django's cascade.
     event = models.ForeignKey(
-        DpuEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="occupancy", db_index=False
+        DpuEvent,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="occupancy",
+        db_index=False,
+        db_constraint=False,
     )
     reset = models.ForeignKey(
         OccupancyReset, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -95,7 +103,8 @@ class SpaceOccupancy(TimeStampedModel):
     class Meta:
         verbose_name_plural = "space occupancy"
         constraints = [
-            models.UniqueConstraint(fields=["space", "event"], name="occupancy_one_row_per_event"),
+            # With the timestamp (the event's, so no less unique): PostgreSQL's partitions need it in every key.
+            models.UniqueConstraint(fields=["space", "event", "timestamp"], name="occupancy_one_row_per_event"),
             # Also the index that finds the next reset after an instant: a reset bounds every recalculation.
             models.UniqueConstraint(
                 fields=["space", "timestamp", "kind"], condition=Q(kind__gte=2), name="occupancy_one_reset_per_instant"

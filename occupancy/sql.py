@@ -14,6 +14,7 @@ from django.db import connection
 
 from config.sql import among, db_instant, for_update, q, typed, values_rows
 from dpu.models import DpuAssignment, DpuEvent
+from occupancy.latest import block_of, count_sql
 from occupancy.models import OccupancyReset, SpaceOccupancy
 from spaces.models import Doorway, Space
 
@@ -60,6 +61,28 @@ class Scope:
         )
 
 
+@dataclass(frozen=True)
+class NewEvents:
+    """The events an ingest just stored: their ids, and the span of their timestamps that bounds each read of them,
+    so that on PostgreSQL the database looks only in the months (partitions) that hold them."""
+
+    ids: list[int]
+    first: datetime
+    last: datetime
+
+    @classmethod
+    def of(cls, events: Sequence[tuple[int, datetime]]) -> "NewEvents":
+        """From (id, timestamp) of each event."""
+        instants = [timestamp for _, timestamp in events]
+        return cls([event_id for event_id, _ in events], min(instants), max(instants))
+
+    def where(self) -> tuple[str, list]:
+        """The condition on the events `e` that picks these."""
+        where, params = among("e.id", self.ids)
+        ts = f"e.{q('timestamp')}"
+        return f"{where} AND {ts} >= %s AND {ts} <= %s", [*params, db_instant(self.first), db_instant(self.last)]
+
+
 class Sql:
     """The statements of a recalculation, with their parameters."""
 
@@ -102,11 +125,11 @@ class Sql:
         sql = f"SELECT id, {self.SPACE_COLUMNS} FROM {self.space} WHERE {where} ORDER BY id {for_update()}"
         return sql, params
 
-    def lock_touched(self, event_ids: Sequence[int]) -> tuple[str, list]:
+    def lock_touched(self, events: NewEvents) -> tuple[str, list]:
         """Lock the spaces the events touch, through the assignment valid at each event's instant; (id,
         allow_negative, time_zone, daily_reset, earliest and latest of its events) of each, in id order."""
         ts = f"e.{q('timestamp')}"
-        where, params = among("e.id", event_ids)
+        where, params = events.where()
         columns = ", ".join(f"sp.{column.strip()}" for column in self.SPACE_COLUMNS.split(","))
         sql = f"""
             SELECT sp.id, {columns}, t.since, t.through
@@ -128,13 +151,15 @@ class Sql:
             (
                 space,
                 db_instant(since or EARLIEST),
+                db_instant(block_of(since or EARLIEST)),
                 int(allow_negative),
                 None if after is None else db_instant(after[0]),
                 None if after is None else after[1],
             )
             for space, allow_negative, since, after in locked
         ]
-        values, params = values_rows(rows, ("bigint", "timestamptz", "integer", "timestamptz", "integer"))
+        types = ("bigint", "timestamptz", "timestamptz", "integer", "timestamptz", "integer")
+        values, params = values_rows(rows, types)
         ts = q("timestamp")
         latest_first = f"ORDER BY o.{ts} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1"
 
@@ -150,9 +175,10 @@ class Sql:
             )
 
         not_daily = f"AND o.kind <> {Kind.DAILY_RESET}"
-        sql = f"""v (space_id, since, allow_negative, after_ts, after_kind) AS ({values}),
+        start = count_sql("v.space_id", "v.lo", "v.since", inclusive=False)
+        sql = f"""v (space_id, since, lo, allow_negative, after_ts, after_kind) AS ({values}),
             s AS (
-                SELECT v.space_id, v.since, COALESCE({latest("count", f"AND o.{ts} < v.since")}, 0) AS start,
+                SELECT v.space_id, v.since, {start} AS start,
                        v.allow_negative, {latest("timestamp", not_daily)} AS last_ts,
                        {latest("kind", not_daily)} AS last_kind, {latest("dpu_id", not_daily)} AS last_dpu,
                        {first_reset(f"o.{ts} >= v.since")} AS next_reset,
@@ -187,14 +213,14 @@ class Sql:
         self,
         locked: Sequence[tuple[int, bool, datetime, tuple]],
         *,
-        event_ids: Sequence[int],
+        events: NewEvents,
         daily: Sequence[tuple[int, datetime]],
     ) -> tuple[str, list]:
         """PostgreSQL: the scopes of the locked spaces read (SCOPE_SELECT), the rows of the events and the daily
         resets after them inserted and the spaces settled, in one statement. Its parts all see the rows as they
         were before it."""
         scope, scope_params = self.scope(locked)
-        insert, insert_params = self._insert(event_ids)
+        insert, insert_params = self._insert(events)
         resets, reset_params = self.insert_daily(daily)
         settle, settle_params = self.settle("SELECT space_id FROM s")
         sql = f"WITH {scope}, inserted AS ({insert}), daily AS ({resets}), settled AS ({settle}) "
@@ -237,20 +263,20 @@ class Sql:
                               WHERE m.space_id = {o}.space_id AND m.event_id = {o}.event_id)"""
         return sql, params
 
-    def insert_mapped(self, scope: tuple[str, list], *, event_ids: Sequence[int] | None = None) -> tuple[str, list]:
-        """The rows of the events each scope covers (of `event_ids` only, when given), counted as they go in.
+    def insert_mapped(self, scope: tuple[str, list], *, events: NewEvents | None = None) -> tuple[str, list]:
+        """The rows of the events each scope covers (of `events` only, when given), counted as they go in.
 
         The counts are right for a scope that `appends` (they continue from its last count); the others are
         recounted after. A row appended after all the space's rows extends history and settles by its age
         alone; one landing among them is a late event rewriting history, pending like the rows after it that
         change.
         """
-        insert, params = self._insert(event_ids)
+        insert, params = self._insert(events)
         return f"WITH {scope[0]} {insert}", [*scope[1], *params]
 
-    def _insert(self, event_ids: Sequence[int] | None) -> tuple[str, list]:
+    def _insert(self, events: NewEvents | None) -> tuple[str, list]:
         """insert_mapped without its CTE `s`."""
-        ids, id_params = ("", []) if event_ids is None else among("e.id", event_ids)
+        ids, id_params = ("", []) if events is None else events.where()
         order = self.ORDER.format(ts="ts")
         partition = f"PARTITION BY space_id {order}"
         sql = f"""
@@ -268,7 +294,7 @@ class Sql:
                 ) summed
             ) lowest
             WHERE true
-            ON CONFLICT (space_id, event_id) DO NOTHING"""
+            ON CONFLICT (space_id, event_id, {q("timestamp")}) DO NOTHING"""
         return sql, [self.now, self.now, self.cutoff, *id_params]
 
     def insert_daily(self, daily: Sequence[tuple[int, datetime]]) -> tuple[str, list]:
@@ -344,12 +370,18 @@ class Sql:
         order = self.ORDER.format(ts=ts)
         reset = f"kind >= {Kind.DAILY_RESET}"
         # Both ends bound the index range; the resets at `until` are where the next recalculation would start.
+        # The scopes' whole span bounds them too, as constants: those the database prunes the months (partitions)
+        # by, when it plans the statement.
+        span = f"{{table}}.{ts} >= {typed('timestamptz')} AND {{table}}.{ts} <= {typed('timestamptz')}"
+        first, last = min(scope.since for scope in scopes), max(scope.until or LATEST for scope in scopes)
+        span_params = [db_instant(first), db_instant(last)]
         rows = f"""FROM {o} r JOIN s ON r.space_id = s.space_id AND r.{ts} >= s.since AND r.{ts} <= s.until
-                   AND NOT (r.{ts} = s.until AND r.{reset})"""
+                   AND NOT (r.{ts} = s.until AND r.{reset})
+                   WHERE {span.format(table="r")}"""
         columns = f"r.id, r.{q('count')} AS old_count, r.space_id, r.{ts}, r.kind, r.delta, r.dpu_id, s.allow_negative"
         if segmented:
             counted = f"""
-                SELECT id, old_count, CASE WHEN {reset} THEN old_count ELSE {self.CLAMPED} END AS new_count
+                SELECT id, {ts}, old_count, CASE WHEN {reset} THEN old_count ELSE {self.CLAMPED} END AS new_count
                 FROM (
                     SELECT *, MIN(running) OVER segment AS low
                     FROM (
@@ -368,7 +400,7 @@ class Sql:
         else:
             inner = f"PARTITION BY r.space_id {self.ORDER.format(ts='r.' + ts)}"
             counted = f"""
-                SELECT id, old_count, {self.CLAMPED} AS new_count
+                SELECT id, {ts}, old_count, {self.CLAMPED} AS new_count
                 FROM (
                     SELECT *, MIN(running) OVER (PARTITION BY space_id {order}) AS low
                     FROM (SELECT {columns}, s.start + SUM(r.delta) OVER ({inner}) AS running {rows}) summed
@@ -380,5 +412,5 @@ class Sql:
                 status = CASE WHEN {o}.id > %s THEN {o}.status ELSE 'pending' END,
                 modified = CASE WHEN {o}.id > %s THEN {o}.modified ELSE %s END
             FROM ({counted}) n
-            WHERE {o}.id = n.id AND n.new_count <> n.old_count"""
-        return sql, [*params, boundary, boundary, self.now]
+            WHERE {o}.id = n.id AND {o}.{ts} = n.{ts} AND {span.format(table=o)} AND n.new_count <> n.old_count"""
+        return sql, [*params, boundary, boundary, self.now, *span_params, *span_params]

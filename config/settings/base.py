@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "dashboard",
     "observability",
     "stream",
+    "history",
 ]
 
 MIDDLEWARE = [

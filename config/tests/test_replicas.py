@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(BIN is None, reason="PostgreSQL's initdb, pg_ctl
 MAX_LAG = 1  # DATABASE_REPLICA_MAX_LAG of the server, in seconds
 SERVER_APP, REPLICA_APP = "occupancy-test-server", "occupancy-test-replica"  # application_name of each connection
 # What only the count lookup (occupancy.selectors.counts.COUNT_AT_SQL) sends.
-COUNT_SQL_MARK = 'ORDER BY "timestamp" DESC, kind DESC, dpu_id DESC'
+COUNT_SQL_MARK = "end_pending_changed IS NULL OR b.end_pending_changed"
 
 
 def call(server, path: str, *, token: str, method: str = "GET", body=None, headers=None):

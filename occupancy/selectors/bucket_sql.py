@@ -10,8 +10,8 @@ from django.db import connection
 
 from config.sql import among, db_instant, q
 from occupancy.calendar import Interval
+from occupancy.latest import BLOCK
 from occupancy.models import OccupancyBlock, SpaceOccupancy
-from occupancy.services.blocks import BLOCK
 
 Kind = SpaceOccupancy.Kind
 INSTANTS = ("start", "end", "max_at")  # the bucket fields that are instants' text

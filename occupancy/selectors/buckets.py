@@ -29,8 +29,9 @@ from django.utils import timezone
 from config.api import format_instant
 from config.replicas import read_connection
 from config.sql import among, db_instant, execute, q, values_rows
+from history.selectors import history_check_readable
 from occupancy.calendar import Interval, TooManyBuckets, bucket_edges, placed
-from occupancy.models import SpaceOccupancy
+from occupancy.latest import BLOCK, EPOCH, block_of, block_sql, count_sql, row_sql
 from occupancy.selectors.bucket_sql import (
     PACKED,
     UNPACK_COUNT,
@@ -40,7 +41,6 @@ from occupancy.selectors.bucket_sql import (
     dialect_of_connection,
     row_aggregate,
 )
-from occupancy.services.blocks import BLOCK, EPOCH
 from spaces.models import Space
 
 ZERO = timedelta(0)
@@ -73,7 +73,8 @@ def space_series(
 
     Days and weeks are local days in `zone`, by default each space's own time zone; so is a naive `start` or `end`
     (read with fold=0). Http404 for an unknown space; a ValidationError naming `end` for an empty range, and
-    `interval` past occupancy.calendar.MAX_BUCKETS.
+    `interval` past occupancy.calendar.MAX_BUCKETS; ArchivedHistory for edges off five-minute marks that reach
+    into an archived month.
     """
     cutoff = (now or timezone.now()) - settings.OCCUPANCY_SETTLE_AFTER
     asked = list(dict.fromkeys(space_ids))
@@ -127,12 +128,13 @@ def _buckets_json(
     see PACKED), or else the count before the range; a bucket without rows holds it.
     """
     dialect = dialect_of_connection()
-    occupancy, ts = q(SpaceOccupancy._meta.db_table), q("timestamp")
     # A VALUES list, not an array: it tells the planner how many spaces there are.
     ids, id_params = values_rows([(space_id,) for space_id in space_ids], ("bigint",))
     # Edges on five-minute marks (all but odd intervals and starts) read the blocks: one row per five minutes
     # that saw a change, instead of every change.
     if not _on_block_edges(edges, interval):
+        # Archived months keep their blocks, not their rows (history.services).
+        history_check_readable(start=edges[0])
         aggregate_of = row_aggregate
     elif interval is not None and interval.fixed == BLOCK:
         aggregate_of = block_buckets
@@ -140,11 +142,9 @@ def _buckets_json(
         aggregate_of = block_aggregate
     grid = dialect.grid(edges, interval)
     aggregate, aggregate_params = aggregate_of(grid, dialect, space_ids, edges, cutoff)
-    latest = (
-        f"FROM {occupancy} o WHERE o.space_id = s.space_id AND o.{ts} < %s "
-        f"ORDER BY o.{ts} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1"
-    )
     text = dialect.text
+    # The count before the range and whether it is pending (occupancy.latest).
+    pending = "CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END"
     average = (
         "CASE WHEN bucket IS NULL THEN c0 ELSE (c0 * (first_s - start_s) + area + end_count * (end_s - last_s)) "
         "/ (end_s - start_s) END"
@@ -171,9 +171,10 @@ def _buckets_json(
         ),
         {grid.ctes},
         before AS MATERIALIZED (
-            SELECT s.space_id, COALESCE((SELECT o.{q("count")} {latest}), 0) AS c,
-                   COALESCE((SELECT CASE WHEN o.status = 'pending' AND o.modified > %s THEN 1 ELSE 0 END {latest}), 0)
-                       AS p
+            SELECT s.space_id, {count_sql("s.space_id", "%s", "%s", inclusive=False)} AS c,
+                   COALESCE({row_sql("s.space_id", "%s", "%s", pending, inclusive=False)},
+                            {block_sql("s.space_id", "%s", "CASE WHEN b.end_pending_changed > %s THEN 1 ELSE 0 END")},
+                            0) AS p
             FROM spaces s
         ),
         aggregate AS MATERIALIZED ({aggregate}),
@@ -211,8 +212,9 @@ def _buckets_json(
                {bucket}
         FROM buckets b
         ORDER BY space_id, n"""
-    start, cutoff = db_instant(edges[0]), db_instant(cutoff)
-    params = [*id_params, *grid.params, start, cutoff, start, *aggregate_params, cutoff]
+    start, lo, cutoff = db_instant(edges[0]), db_instant(block_of(edges[0])), db_instant(cutoff)
+    before = [lo, start, lo, cutoff, lo, start, cutoff, lo]
+    params = [*id_params, *grid.params, *before, *aggregate_params, cutoff]
     with read_connection().cursor() as cursor:
         execute(cursor, sql, params, rows=len(space_ids))
         rows = cursor.fetchall()

@@ -6,22 +6,16 @@ from an unchanged row and are left alone. Two statements at most, in SQL, whatev
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from django.db import connection
 
 from config.sql import db_instant, execute, q, typed, values_rows
+from occupancy.latest import block_of, block_sql
 from occupancy.models import OccupancyBlock, SpaceOccupancy
 from occupancy.sql import LATEST
 
-BLOCK = timedelta(minutes=OccupancyBlock.MINUTES)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Kind = SpaceOccupancy.Kind
-
-
-def block_of(instant: datetime) -> datetime:
-    """The start of the block that holds `instant`."""
-    return instant - (instant - EPOCH) % BLOCK
 
 
 def floor_sql(expression: str) -> str:
@@ -62,15 +56,13 @@ def blocks_refresh(cursor, spans: Sequence[tuple[int, datetime, datetime | None]
     )
     rows = [(space_id, db_instant(block_of(since)), db_instant(end or LATEST)) for space_id, since, end in spans]
     values, params = values_rows(rows, ("bigint", "timestamptz", "timestamptz"))
-    latest_first = f"ORDER BY o.{ts} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1"
     # Each range: from its first block (`lo`) up to the block of the first row after it (`hi`, the last to
-    # rewrite), and the count just before `lo`.
+    # rewrite), and the count just before `lo`: the end count of the block before, which this leaves alone.
     after = f"(SELECT MIN(o.{ts}) FROM {occupancy} o WHERE o.space_id = v.space_id AND o.{ts} > v.range_end)"
     ranges = f"""v (space_id, lo, range_end) AS ({values}),
         g AS (
             SELECT v.space_id, v.lo, COALESCE({floor_sql(after)}, {typed("timestamptz")}) AS hi,
-                   COALESCE((SELECT o.{count} FROM {occupancy} o WHERE o.space_id = v.space_id AND o.{ts} < v.lo
-                             {latest_first}), 0) AS before
+                   COALESCE({block_sql("v.space_id", "v.lo", "b.end_count")}, 0) AS before
             FROM v
         )"""
     params.append(db_instant(LATEST))

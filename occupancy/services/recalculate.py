@@ -9,12 +9,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.sql import execute, from_db_instant, rows_changed
+from history.selectors import archived_before
 from observability import metrics
 from occupancy.calendar import DailyReset
 from occupancy.models import SpaceOccupancy
 from occupancy.services.blocks import blocks_refresh
 from occupancy.signals import counts_recalculated
-from occupancy.sql import EARLIEST, Scope, Sql
+from occupancy.sql import EARLIEST, NewEvents, Scope, Sql
 from spaces.models import Space
 
 Kind = SpaceOccupancy.Kind
@@ -47,7 +48,7 @@ class Locked:
 def occupancy_recalculate(
     *,
     since_by_space: Mapping[int, datetime | None] | None = None,
-    new_event_ids: Sequence[int] | None = None,
+    new_events: Sequence[tuple[int, datetime]] | None = None,
     to_next_reset: bool = False,
     now: datetime | None = None,
 ) -> list[int]:
@@ -56,7 +57,8 @@ def occupancy_recalculate(
 
     Either `since_by_space`, after a layout change, where any event from `since` on may have gained, lost or
     flipped its row in the space (`since` None rebuilds the space's whole history), or a reset was added or
-    removed at `since` (`to_next_reset`: nothing after the space's next reset can change); or `new_event_ids`, from
+    removed at `since` (`to_next_reset`: nothing after the space's next reset can change); or `new_events` (id,
+    timestamp), from
     ingest, where the only change is that those events were stored: the spaces they touch are found, each from
     its earliest new event, their rows added and nothing else looked for; then those spaces are settled.
 
@@ -73,19 +75,25 @@ def occupancy_recalculate(
         # would silently drop the other's event. Space rows are locked in id order, so writers that share several
         # spaces queue instead of deadlocking; callers that already hold the locks re-take them for free. What
         # the statements below read, they read after the locks are held.
-        if new_event_ids is None:
+        if new_events is None:
             cursor.execute(*sql.lock(list(since_by_space or {})))
+            # Archived months are read-only history (history.services): nothing before them is recalculated, and
+            # the count they end with is their last block's.
+            archived = archived_before()
             locked = []
             for row in cursor.fetchall():
                 since = since_by_space[row[0]]
+                if archived is not None and (since is None or since < archived):
+                    since = archived
                 after = (since, Kind.RESET) if to_next_reset and since is not None else None
                 locked.append(Locked.from_row(row, since=since, after=after))
             if locked:
                 _recalculate_layout(cursor, sql, locked)
             return _recalculated([space.space_id for space in locked], now)
-        if not new_event_ids:
+        if not new_events:
             return []
-        execute(cursor, *sql.lock_touched(new_event_ids), rows=len(new_event_ids))
+        events = NewEvents.of(new_events)
+        execute(cursor, *sql.lock_touched(events), rows=len(events.ids))
         locked, through = [], {}
         for row in cursor.fetchall():
             since, last = from_db_instant(row[4]), from_db_instant(row[5])
@@ -93,7 +101,7 @@ def occupancy_recalculate(
             through[row[0]] = last
         if not locked:
             return []
-        _recalculate_ingest(cursor, sql, locked, through=through, new_event_ids=new_event_ids)
+        _recalculate_ingest(cursor, sql, locked, through=through, events=events)
         return _recalculated([space.space_id for space in locked], now)
 
 
@@ -105,7 +113,7 @@ def _recalculated(space_ids: list[int], now: datetime) -> list[int]:
     return space_ids
 
 
-def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict, new_event_ids: Sequence[int]):
+def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict, events: NewEvents):
     """The rows of newly stored events: inserted, counted as they go in where they come after everything else in
     their space, the daily resets after them added, then the rest recounted up to their next reset."""
     daily = [
@@ -117,11 +125,11 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
     if connection.vendor == "postgresql":
         # One round trip: the scopes are read, the rows inserted and the spaces settled by one statement.
         inputs = [space.scope_input() for space in locked]
-        execute(cursor, *sql.ingest(inputs, event_ids=new_event_ids, daily=daily), rows=len(new_event_ids))
+        execute(cursor, *sql.ingest(inputs, events=events, daily=daily), rows=len(events.ids))
         scopes, boundary = _scopes_from(locked, cursor.fetchall())
     else:
         scopes, boundary = _scopes(sql, locked)
-        cursor.execute(*sql.insert_mapped(sql.values(scopes), event_ids=new_event_ids))
+        cursor.execute(*sql.insert_mapped(sql.values(scopes), events=events))
         if daily:
             cursor.execute(*sql.insert_daily(daily))
         cursor.execute(*sql.settle([scope.space_id for scope in scopes]))

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from config.api import format_instant
 from dpu.models import to_millisecond
+from history.selectors import history_check_writable
 from occupancy.models import OccupancyReset
 from occupancy.services.recalculate import occupancy_recalculate
 from spaces.models import Space
@@ -18,10 +19,12 @@ def reset_create(
     """Set the space's count at `timestamp` to `count`: events at that instant apply first, then the reset, and
     later events count on from it. Recalculates the space from `timestamp` up to its next reset; returns the
     reset. Its rules are OccupancyReset.clean's (the events' timestamp rules, no negative count unless the space
-    allows it); the timestamp is kept to the millisecond, like an event's."""
+    allows it); the timestamp is kept to the millisecond, like an event's. ArchivedHistory for an instant in an
+    archived month."""
     with transaction.atomic():
         # The space row's lock orders this against ingest and other resets recalculating the same space.
         space = Space.objects.select_for_update().get(pk=space.pk)
+        history_check_writable(instant=timestamp, what=f"A reset at {format_instant(timestamp)}")
         reset = OccupancyReset(space=space, timestamp=to_millisecond(timestamp), count=count, created_by=created_by)
         reset.full_clean(validate_constraints=False)
         try:
@@ -41,5 +44,6 @@ def reset_delete(*, reset: OccupancyReset, now: datetime | None = None) -> None:
     with transaction.atomic():
         Space.objects.select_for_update().get(pk=reset.space_id)
         space_id, timestamp = reset.space_id, reset.timestamp
+        history_check_writable(instant=timestamp, what=f"The reset at {format_instant(timestamp)}")
         reset.delete()
         occupancy_recalculate(since_by_space={space_id: timestamp}, to_next_reset=True, now=now)
