@@ -14,7 +14,7 @@ from django.db import connection
 
 from config.sql import among, db_instant, for_update, q, typed, values_rows
 from dpu.models import DpuAssignment, DpuEvent
-from occupancy.latest import block_of, count_sql
+from occupancy.latest import BLOCKS, block_of, count_sql
 from occupancy.models import OccupancyReset, SpaceOccupancy
 from spaces.models import Doorway, Space
 
@@ -94,10 +94,7 @@ class Sql:
     KIND = f"CASE WHEN delta = 1 THEN {Kind.ENTRANCE} ELSE {Kind.EXIT} END"
 
     # What a scope's computed columns tell Python (see occupancy.services._scopes_from), and the row ids so far.
-    SCOPE_SELECT = (
-        "SELECT space_id, start, last_ts, last_kind, last_dpu, next_reset, until, (SELECT MAX(id) FROM {occupancy}) "
-        "FROM s"
-    )
+    SCOPE_COLUMNS = "space_id, start, last_ts, last_kind, last_dpu, next_reset, until"
 
     def __init__(self, *, now: datetime):
         self.occupancy = q(SpaceOccupancy._meta.db_table)
@@ -125,14 +122,29 @@ class Sql:
         sql = f"SELECT id, {self.SPACE_COLUMNS} FROM {self.space} WHERE {where} ORDER BY id {for_update()}"
         return sql, params
 
+    def boundary(self) -> str:
+        """SQL for the highest occupancy row id so far: rows above it are the ones a recalculation adds. On
+        PostgreSQL the sequence's last value, not MAX(id), which would descend the id index of every monthly
+        partition."""
+        if connection.vendor != "postgresql":
+            return f"(SELECT MAX(id) FROM {self.occupancy})"
+        sequence = q(f"{SpaceOccupancy._meta.db_table}_id_seq")
+        return f"(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {sequence})"
+
+    def scope_select(self, boundary: str) -> str:
+        """What a scope's computed columns tell Python (see occupancy.services._scopes_from), and `boundary`."""
+        return f"SELECT {self.SCOPE_COLUMNS}, {boundary} FROM s"
+
     def lock_touched(self, events: NewEvents) -> tuple[str, list]:
         """Lock the spaces the events touch, through the assignment valid at each event's instant; (id,
-        allow_negative, time_zone, daily_reset, earliest and latest of its events) of each, in id order."""
+        allow_negative, time_zone, daily_reset, earliest and latest of its events, start of its latest block) of
+        each, in id order, and the boundary (read before this transaction adds any row)."""
         ts = f"e.{q('timestamp')}"
         where, params = events.where()
         columns = ", ".join(f"sp.{column.strip()}" for column in self.SPACE_COLUMNS.split(","))
         sql = f"""
-            SELECT sp.id, {columns}, t.since, t.through
+            SELECT sp.id, {columns}, t.since, t.through,
+                   (SELECT MAX(b.start) FROM {BLOCKS} b WHERE b.space_id = sp.id), {self.boundary()}
             FROM {self.space} sp JOIN (
                 SELECT x.id AS space_id, MIN({ts}) AS since, MAX({ts}) AS through
                 {self._assigned()}
@@ -143,10 +155,13 @@ class Sql:
             ORDER BY sp.id {for_update("sp")}"""
         return sql, params
 
-    def scope(self, locked: Sequence[tuple[int, bool, datetime | None, tuple | None]]) -> tuple[str, list]:
+    def scope(
+        self, locked: Sequence[tuple[int, bool, datetime | None, tuple | None]], *, recent: datetime | None = None
+    ) -> tuple[str, list]:
         """The CTE `s` for locked (space, allow_negative, since, after), its other columns read from each space's
         rows: the count just before `since`, the latest row but daily resets, the first reset at or after `since`
-        and the first reset after `after`, a (timestamp, kind) (None: no end)."""
+        and the first reset after `after`, a (timestamp, kind) (None: no end). `recent`: where the latest rows
+        but daily resets of the spaces most likely are, from then on (None: unknown)."""
         rows = [
             (
                 space,
@@ -176,17 +191,34 @@ class Sql:
 
         not_daily = f"AND o.kind <> {Kind.DAILY_RESET}"
         start = count_sql("v.space_id", "v.lo", "v.since", inclusive=False)
+        recent_params = []
+        if connection.vendor == "postgresql":
+            # The latest row but daily resets, looked for first from `recent` on, a constant that the database
+            # prunes the older months (partitions) by. Only when it is not there are the older months walked (the
+            # second branch, which UNION ALL under LIMIT 1 otherwise never runs), each month's partition one index
+            # descent; and every one of them, the default partition among them, when nothing bounds the walk.
+            find = f"SELECT o.{ts}, o.kind, o.dpu_id FROM {self.occupancy} o WHERE o.space_id = v.space_id {not_daily}"
+            branches = f"({find} {latest_first})"
+            if recent is not None:
+                branches = f"({find} AND o.{ts} >= {typed('timestamptz')} {latest_first}) UNION ALL {branches}"
+                recent_params = [db_instant(recent)]
+            last = f"LEFT JOIN LATERAL (SELECT * FROM ({branches}) found LIMIT 1) l ON true"
+            last_columns = f"l.{ts} AS last_ts, l.kind AS last_kind, l.dpu_id AS last_dpu"
+        else:
+            last = ""
+            last_columns = (
+                f"{latest('timestamp', not_daily)} AS last_ts, {latest('kind', not_daily)} AS last_kind, "
+                f"{latest('dpu_id', not_daily)} AS last_dpu"
+            )
         sql = f"""v (space_id, since, lo, allow_negative, after_ts, after_kind) AS ({values}),
             s AS (
-                SELECT v.space_id, v.since, {start} AS start,
-                       v.allow_negative, {latest("timestamp", not_daily)} AS last_ts,
-                       {latest("kind", not_daily)} AS last_kind, {latest("dpu_id", not_daily)} AS last_dpu,
+                SELECT v.space_id, v.since, {start} AS start, v.allow_negative, {last_columns},
                        {first_reset(f"o.{ts} >= v.since")} AS next_reset,
                        {first_reset(f"o.{ts} >= v.after_ts AND (o.{ts} > v.after_ts OR o.kind > v.after_kind)")}
                            AS until
-                FROM v
+                FROM v {last}
             )"""
-        return sql, params
+        return sql, [*params, *recent_params]
 
     @staticmethod
     def values(scopes: Sequence[Scope]) -> tuple[str, list]:
@@ -213,19 +245,21 @@ class Sql:
         self,
         locked: Sequence[tuple[int, bool, datetime, tuple]],
         *,
+        recent: datetime | None,
+        boundary: int,
         events: NewEvents,
         daily: Sequence[tuple[int, datetime]],
     ) -> tuple[str, list]:
-        """PostgreSQL: the scopes of the locked spaces read (SCOPE_SELECT), the rows of the events and the daily
-        resets after them inserted and the spaces settled, in one statement. Its parts all see the rows as they
-        were before it."""
-        scope, scope_params = self.scope(locked)
+        """PostgreSQL: the scopes of the locked spaces read (scope_select, with the `boundary` lock_touched read),
+        the rows of the events and the daily resets after them inserted and the spaces settled, in one statement.
+        Its parts all see the rows as they were before it."""
+        scope, scope_params = self.scope(locked, recent=recent)
         insert, insert_params = self._insert(events)
         resets, reset_params = self.insert_daily(daily)
         settle, settle_params = self.settle("SELECT space_id FROM s")
         sql = f"WITH {scope}, inserted AS ({insert}), daily AS ({resets}), settled AS ({settle}) "
-        sql += self.SCOPE_SELECT.format(occupancy=self.occupancy)
-        return sql, [*scope_params, *insert_params, *reset_params, *settle_params]
+        sql += self.scope_select(typed("bigint"))
+        return sql, [*scope_params, *insert_params, *reset_params, *settle_params, boundary]
 
     def _mapped(self) -> str:
         """Events from each scope's `since` that touch its space, each with its delta there: the assignment valid

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -19,6 +19,7 @@ from occupancy.sql import EARLIEST, NewEvents, Scope, Sql
 from spaces.models import Space
 
 Kind = SpaceOccupancy.Kind
+RECENT = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -94,14 +95,20 @@ def occupancy_recalculate(
             return []
         events = NewEvents.of(new_events)
         execute(cursor, *sql.lock_touched(events), rows=len(events.ids))
-        locked, through = [], {}
+        locked, through, latest_blocks, boundary = [], {}, [], 0
         for row in cursor.fetchall():
             since, last = from_db_instant(row[4]), from_db_instant(row[5])
             locked.append(Locked.from_row(row, since=since, after=(last, Kind.EXIT)))
             through[row[0]] = last
+            latest_blocks.append(None if row[6] is None else from_db_instant(row[6]))
+            boundary = row[7] or 0
         if not locked:
             return []
-        _recalculate_ingest(cursor, sql, locked, through=through, events=events)
+        # A space's latest row but daily resets is almost always within a day or so before its latest block (a
+        # daily reset row follows another row within a day): where the ingest statement looks for it first.
+        known = [block for block in latest_blocks if block is not None]
+        recent = min(known) - RECENT if len(known) == len(latest_blocks) else None
+        _recalculate_ingest(cursor, sql, locked, through=through, events=events, recent=recent, boundary=boundary)
         return _recalculated([space.space_id for space in locked], now)
 
 
@@ -113,7 +120,16 @@ def _recalculated(space_ids: list[int], now: datetime) -> list[int]:
     return space_ids
 
 
-def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict, events: NewEvents):
+def _recalculate_ingest(
+    cursor,
+    sql: Sql,
+    locked: list[Locked],
+    *,
+    through: dict,
+    events: NewEvents,
+    recent: datetime | None,
+    boundary: int,
+):
     """The rows of newly stored events: inserted, counted as they go in where they come after everything else in
     their space, the daily resets after them added, then the rest recounted up to their next reset."""
     daily = [
@@ -125,7 +141,8 @@ def _recalculate_ingest(cursor, sql: Sql, locked: list[Locked], *, through: dict
     if connection.vendor == "postgresql":
         # One round trip: the scopes are read, the rows inserted and the spaces settled by one statement.
         inputs = [space.scope_input() for space in locked]
-        execute(cursor, *sql.ingest(inputs, events=events, daily=daily), rows=len(events.ids))
+        statement = sql.ingest(inputs, recent=recent, boundary=boundary, events=events, daily=daily)
+        execute(cursor, *statement, rows=len(events.ids))
         scopes, boundary = _scopes_from(locked, cursor.fetchall())
     else:
         scopes, boundary = _scopes(sql, locked)
@@ -204,12 +221,12 @@ def _scopes(sql: Sql, locked: list[Locked]) -> tuple[list[Scope], int]:
     the ones this recalculation adds."""
     scope, params = sql.scope([space.scope_input() for space in locked])
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {scope} {sql.SCOPE_SELECT.format(occupancy=sql.occupancy)}", params)
+        cursor.execute(f"WITH {scope} {sql.scope_select(sql.boundary())}", params)
         return _scopes_from(locked, cursor.fetchall())
 
 
 def _scopes_from(locked: list[Locked], rows: list[tuple]) -> tuple[list[Scope], int]:
-    """Scopes from the rows of Sql.SCOPE_SELECT."""
+    """Scopes from the rows of Sql.scope_select."""
 
     def instant(value):
         return None if value is None else from_db_instant(value)
