@@ -14,6 +14,7 @@ from django.dispatch import receiver
 
 from config.api import format_instant
 from config.sql import db_instant, execute
+from occupancy.latest import block_of, count_sql
 from occupancy.selectors import space_list_with_counts
 from occupancy.signals import counts_recalculated
 from stream.models import CountChange, PublishedCount
@@ -28,13 +29,10 @@ def change_message(change: CountChange) -> dict:
 
 # PostgreSQL: the whole of count_changes_publish in one statement, prepared once per session (config.sql.execute):
 # each space's count now, upserted into PublishedCount only where it differs, a CountChange for each of those, the
-# changes NOTIFYed, and the changes past STREAM_RETENTION dropped. "Latest row" is SpaceOccupancy.LATEST_FIRST's.
-PUBLISH_SQL = """
+# changes NOTIFYed, and the changes past STREAM_RETENTION dropped. The count now is occupancy.latest's.
+PUBLISH_SQL = f"""
     WITH now_counts AS (
-        SELECT s.id AS space_id,
-               COALESCE((SELECT o.count FROM occupancy_spaceoccupancy o
-                         WHERE o.space_id = s.id AND o.timestamp <= %s::timestamptz
-                         ORDER BY o.timestamp DESC, o.kind DESC, o.dpu_id DESC LIMIT 1), 0) AS count
+        SELECT s.id AS space_id, {count_sql("s.id", "%s::timestamptz", "%s::timestamptz", inclusive=True)} AS count
         FROM unnest(%s::bigint[]) AS s(id)
     ), changed AS (
         INSERT INTO stream_publishedcount AS p (space_id, count) SELECT space_id, count FROM now_counts
@@ -69,7 +67,8 @@ def count_changes_publish(sender, *, space_ids: list[int], now: datetime, **kwar
 
 def _publish_postgresql(space_ids: list[int], now: datetime) -> list[CountChange]:
     stamp, expired = db_instant(now), db_instant(now - settings.STREAM_RETENTION)
-    params = [stamp, sorted(space_ids), stamp, expired, CHANNEL, format_instant(now)]
+    lo = db_instant(block_of(now))
+    params = [lo, stamp, lo, sorted(space_ids), stamp, expired, CHANNEL, format_instant(now)]
     with connection.cursor() as cursor:
         execute(cursor, PUBLISH_SQL, params, rows=1)
         return [CountChange(id=pk, space_id=space, count=count, at=at) for pk, space, count, at, _ in cursor]
