@@ -33,13 +33,16 @@ def block_of(instant: datetime) -> datetime:
     return instant - (instant - EPOCH) % BLOCK
 
 
-def row_sql(space: str, lo: str, instant: str, column: str, *, inclusive: bool) -> str:
+def row_sql(space: str, lo: str, instant: str, column: str, *, inclusive: bool, within: tuple[str, ...] = ()) -> str:
     """A subquery: `column` (an expression over the row `o`) of the space's latest row in [lo, instant], or in
-    [lo, instant) when not `inclusive`."""
+    [lo, instant) when not `inclusive`. `within`, (first, last): constants that hold every space's [lo, instant],
+    for statements that join `lo` and `instant` from a list of spaces: the database prunes partitions by
+    constants, not by the columns of a join."""
     below = "<=" if inclusive else "<"
+    bounds = f" AND o.{TS} >= {within[0]} AND o.{TS} <= {within[1]}" if within else ""
     return (
         f"(SELECT {column} FROM {OCCUPANCY} o WHERE o.space_id = {space} AND o.{TS} >= {lo} AND o.{TS} {below} "
-        f"{instant} ORDER BY o.{TS} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1)"
+        f"{instant}{bounds} ORDER BY o.{TS} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1)"
     )
 
 
@@ -50,12 +53,10 @@ def block_sql(space: str, lo: str, column: str) -> str:
     )
 
 
-def count_sql(space: str, lo: str, instant: str, *, inclusive: bool) -> str:
+def count_sql(space: str, lo: str, instant: str, *, inclusive: bool, within: tuple[str, ...] = ()) -> str:
     """An expression: the space's count at `instant` (`inclusive`) or just before it; 0 before its first row.
 
     COALESCE runs the block's subquery only when the instant's own block has no row before it."""
-    rows, blocks = (
-        row_sql(space, lo, instant, f"o.{q('count')}", inclusive=inclusive),
-        block_sql(space, lo, "b.end_count"),
-    )
+    rows = row_sql(space, lo, instant, f"o.{q('count')}", inclusive=inclusive, within=within)
+    blocks = block_sql(space, lo, "b.end_count")
     return f"COALESCE({rows}, {blocks}, 0)"

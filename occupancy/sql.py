@@ -5,7 +5,7 @@ space's rows (`Sql.scope`), or the Scopes Python already holds (`Sql.values`).
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +15,7 @@ from django.db import connection
 from config.sql import among, db_instant, for_update, q, typed, values_rows
 from dpu.models import DpuAssignment, DpuEvent
 from occupancy.latest import BLOCKS, block_of, count_sql
-from occupancy.models import OccupancyReset, SpaceOccupancy
+from occupancy.models import OccupancyBlock, OccupancyReset, SpaceOccupancy
 from spaces.models import Doorway, Space
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # `since` of a whole-history rebuild: before every row
@@ -135,16 +135,33 @@ class Sql:
         """What a scope's computed columns tell Python (see occupancy.services._scopes_from), and `boundary`."""
         return f"SELECT {self.SCOPE_COLUMNS}, {boundary} FROM s"
 
+    def _last_from(self, space: str) -> str:
+        """SQL for the start of the block that holds the space's latest row but daily resets (NULL: none), on
+        PostgreSQL (NULL on SQLite, which needs none): the later of its latest block with an entrance or exit and
+        the block of its latest reset. One index descent each, in the blocks and in the resets."""
+        if connection.vendor != "postgresql":
+            return "NULL"
+        events = (
+            f"(SELECT b.start FROM {BLOCKS} b WHERE b.space_id = {space} AND b.entrances + b.exits > 0 "
+            "ORDER BY b.start DESC LIMIT 1)"
+        )
+        ts = q("timestamp")
+        reset = (
+            f"(SELECT date_bin('{OccupancyBlock.MINUTES} minutes', r.{ts}, timestamptz 'epoch') FROM {self.reset} r "
+            f"WHERE r.space_id = {space} ORDER BY r.{ts} DESC LIMIT 1)"
+        )
+        return f"GREATEST({events}, {reset})"
+
     def lock_touched(self, events: NewEvents) -> tuple[str, list]:
         """Lock the spaces the events touch, through the assignment valid at each event's instant; (id,
-        allow_negative, time_zone, daily_reset, earliest and latest of its events, start of its latest block) of
-        each, in id order, and the boundary (read before this transaction adds any row)."""
+        allow_negative, time_zone, daily_reset, earliest and latest of its events, _last_from, the boundary, and
+        the start of its latest block) of each, in id order, read before this transaction adds any row."""
         ts = f"e.{q('timestamp')}"
         where, params = events.where()
         columns = ", ".join(f"sp.{column.strip()}" for column in self.SPACE_COLUMNS.split(","))
         sql = f"""
-            SELECT sp.id, {columns}, t.since, t.through,
-                   (SELECT MAX(b.start) FROM {BLOCKS} b WHERE b.space_id = sp.id), {self.boundary()}
+            SELECT sp.id, {columns}, t.since, t.through, {self._last_from("sp.id")}, {self.boundary()},
+                   (SELECT MAX(b.start) FROM {BLOCKS} b WHERE b.space_id = sp.id)
             FROM {self.space} sp JOIN (
                 SELECT x.id AS space_id, MIN({ts}) AS since, MAX({ts}) AS through
                 {self._assigned()}
@@ -156,12 +173,24 @@ class Sql:
         return sql, params
 
     def scope(
-        self, locked: Sequence[tuple[int, bool, datetime | None, tuple | None]], *, recent: datetime | None = None
+        self,
+        locked: Sequence[tuple[int, bool, datetime | None, tuple | None]],
+        *,
+        last_from: Mapping[int, datetime | None] | None = None,
+        rows_end: datetime | None = None,
     ) -> tuple[str, list]:
         """The CTE `s` for locked (space, allow_negative, since, after), its other columns read from each space's
         rows: the count just before `since`, the latest row but daily resets, the first reset at or after `since`
-        and the first reset after `after`, a (timestamp, kind) (None: no end). `recent`: where the latest rows
-        but daily resets of the spaces most likely are, from then on (None: unknown)."""
+        and the first reset after `after`, a (timestamp, kind) (None: no end).
+
+        `last_from` (PostgreSQL), by space: the start of the block that holds its latest row but daily resets
+        (None: it has none), as lock_touched reads it. The latest row is then looked for from there only, and the
+        database prunes the months (partitions) before the earliest of them; without, every month is walked back,
+        one index descent in each partition (the default partition keeps PostgreSQL from stopping at the first
+        month that has a row). `rows_end`: every row of the spaces is before it (None: unknown); it bounds the
+        searches for later rows, which would otherwise visit every month ahead and the default partition.
+        """
+        bounded = connection.vendor == "postgresql" and last_from is not None
         rows = [
             (
                 space,
@@ -170,10 +199,11 @@ class Sql:
                 int(allow_negative),
                 None if after is None else db_instant(after[0]),
                 None if after is None else after[1],
+                None if not bounded or last_from[space] is None else db_instant(last_from[space]),
             )
             for space, allow_negative, since, after in locked
         ]
-        types = ("bigint", "timestamptz", "timestamptz", "integer", "timestamptz", "integer")
+        types = ("bigint", "timestamptz", "timestamptz", "integer", "timestamptz", "integer", "timestamptz")
         values, params = values_rows(rows, types)
         ts = q("timestamp")
         latest_first = f"ORDER BY o.{ts} DESC, o.kind DESC, o.dpu_id DESC LIMIT 1"
@@ -186,23 +216,32 @@ class Sql:
         def first_reset(where: str) -> str:
             return (
                 f"(SELECT o.{ts} FROM {self.occupancy} o WHERE o.space_id = v.space_id AND o.kind >= {Kind.DAILY_RESET}"
-                f" AND {where} ORDER BY o.{ts}, o.kind LIMIT 1)"
+                f" AND {where} AND o.{ts} >= {typed('timestamptz')} AND o.{ts} < {typed('timestamptz')}"
+                f" ORDER BY o.{ts}, o.kind LIMIT 1)"
             )
 
+        # Constants that hold each space's ranges below, which the database prunes the months (partitions) by when
+        # it starts the statement: by the VALUES list's columns alone it would visit every month.
+        instant = typed("timestamptz")
+        sinces = [since or EARLIEST for _, _, since, _ in locked]
+        afters = [after[0] for _, _, _, after in locked if after is not None]
+        earliest_lo, latest_since = db_instant(block_of(min(sinces))), db_instant(max(sinces))
+        first_after = db_instant(min(afters) if afters else LATEST)
+        end = db_instant(rows_end or LATEST)
         not_daily = f"AND o.kind <> {Kind.DAILY_RESET}"
-        start = count_sql("v.space_id", "v.lo", "v.since", inclusive=False)
-        recent_params = []
+        start = count_sql("v.space_id", "v.lo", "v.since", inclusive=False, within=(instant, instant))
+        bound_params = []
         if connection.vendor == "postgresql":
-            # The latest row but daily resets, looked for first from `recent` on, a constant that the database
-            # prunes the older months (partitions) by. Only when it is not there are the older months walked (the
-            # second branch, which UNION ALL under LIMIT 1 otherwise never runs), each month's partition one index
-            # descent; and every one of them, the default partition among them, when nothing bounds the walk.
             find = f"SELECT o.{ts}, o.kind, o.dpu_id FROM {self.occupancy} o WHERE o.space_id = v.space_id {not_daily}"
-            branches = f"({find} {latest_first})"
-            if recent is not None:
-                branches = f"({find} AND o.{ts} >= {typed('timestamptz')} {latest_first}) UNION ALL {branches}"
-                recent_params = [db_instant(recent)]
-            last = f"LEFT JOIN LATERAL (SELECT * FROM ({branches}) found LIMIT 1) l ON true"
+            if bounded:
+                # Each space's own bound, and the earliest of them as a constant to prune by.
+                known = [instant for instant in last_from.values() if instant is not None]
+                find += f" AND o.{ts} >= v.last_from AND o.{ts} >= {typed('timestamptz')}"
+                bound_params = [db_instant(min(known) if known else LATEST)]
+            if rows_end is not None:
+                find += f" AND o.{ts} < {typed('timestamptz')}"
+                bound_params.append(end)
+            last = f"LEFT JOIN LATERAL ({find} {latest_first}) l ON true"
             last_columns = f"l.{ts} AS last_ts, l.kind AS last_kind, l.dpu_id AS last_dpu"
         else:
             last = ""
@@ -210,7 +249,7 @@ class Sql:
                 f"{latest('timestamp', not_daily)} AS last_ts, {latest('kind', not_daily)} AS last_kind, "
                 f"{latest('dpu_id', not_daily)} AS last_dpu"
             )
-        sql = f"""v (space_id, since, lo, allow_negative, after_ts, after_kind) AS ({values}),
+        sql = f"""v (space_id, since, lo, allow_negative, after_ts, after_kind, last_from) AS ({values}),
             s AS (
                 SELECT v.space_id, v.since, {start} AS start, v.allow_negative, {last_columns},
                        {first_reset(f"o.{ts} >= v.since")} AS next_reset,
@@ -218,7 +257,9 @@ class Sql:
                            AS until
                 FROM v {last}
             )"""
-        return sql, [*params, *recent_params]
+        # In the order of their placeholders: the start's row range, the next resets', the latest row's bound.
+        resets = [db_instant(min(sinces)), end, first_after, end]
+        return sql, [*params, earliest_lo, latest_since, *resets, *bound_params]
 
     @staticmethod
     def values(scopes: Sequence[Scope]) -> tuple[str, list]:
@@ -245,7 +286,8 @@ class Sql:
         self,
         locked: Sequence[tuple[int, bool, datetime, tuple]],
         *,
-        recent: datetime | None,
+        last_from: Mapping[int, datetime | None],
+        rows_end: datetime,
         boundary: int,
         events: NewEvents,
         daily: Sequence[tuple[int, datetime]],
@@ -253,7 +295,7 @@ class Sql:
         """PostgreSQL: the scopes of the locked spaces read (scope_select, with the `boundary` lock_touched read),
         the rows of the events and the daily resets after them inserted and the spaces settled, in one statement.
         Its parts all see the rows as they were before it."""
-        scope, scope_params = self.scope(locked, recent=recent)
+        scope, scope_params = self.scope(locked, last_from=last_from, rows_end=rows_end)
         insert, insert_params = self._insert(events)
         resets, reset_params = self.insert_daily(daily)
         settle, settle_params = self.settle("SELECT space_id FROM s")

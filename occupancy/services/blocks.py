@@ -40,11 +40,14 @@ def block_end_sql(expression: str) -> str:
     return f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', {expression}, '+{OccupancyBlock.MINUTES} minutes')"
 
 
-def blocks_refresh(cursor, spans: Sequence[tuple[int, datetime, datetime | None]], *, replace: bool) -> None:
+def blocks_refresh(
+    cursor, spans: Sequence[tuple[int, datetime, datetime | None]], *, replace: bool, rows_end: datetime | None = None
+) -> None:
     """Rewrite the blocks of each (space, since, last changed instant or None for "to the end").
 
     `replace` deletes the blocks of the range first, for recalculations that may have removed rows; ingest only
-    adds rows, and its blocks are upserted.
+    adds rows, and its blocks are upserted. `rows_end`: every row of the spaces is before it (None: unknown), a
+    constant that spares the database the months (partitions) after it.
     """
     if not spans:
         return
@@ -58,14 +61,23 @@ def blocks_refresh(cursor, spans: Sequence[tuple[int, datetime, datetime | None]
     values, params = values_rows(rows, ("bigint", "timestamptz", "timestamptz"))
     # Each range: from its first block (`lo`) up to the block of the first row after it (`hi`, the last to
     # rewrite), and the count just before `lo`: the end count of the block before, which this leaves alone.
-    after = f"(SELECT MIN(o.{ts}) FROM {occupancy} o WHERE o.space_id = v.space_id AND o.{ts} > v.range_end)"
+    # The ranges' earliest start and end, as constants too: on PostgreSQL they prune the months (partitions)
+    # before them when the statement starts.
+    first_lo, first_end = min(row[1] for row in rows), min(row[2] for row in rows)
+    after = (
+        f"(SELECT MIN(o.{ts}) FROM {occupancy} o WHERE o.space_id = v.space_id AND o.{ts} > v.range_end "
+        f"AND o.{ts} > {typed('timestamptz')} AND o.{ts} < {typed('timestamptz')})"
+    )
+    # The row after is read once, then floored (SQLite's floor repeats its argument).
     ranges = f"""v (space_id, lo, range_end) AS ({values}),
+        f AS (SELECT v.space_id, v.lo, {after} AS after FROM v),
         g AS (
-            SELECT v.space_id, v.lo, COALESCE({floor_sql(after)}, {typed("timestamptz")}) AS hi,
-                   COALESCE({block_sql("v.space_id", "v.lo", "b.end_count")}, 0) AS before
-            FROM v
+            SELECT f.space_id, f.lo, COALESCE({floor_sql("f.after")}, {typed("timestamptz")}) AS hi,
+                   COALESCE({block_sql("f.space_id", "f.lo", "b.end_count")}, 0) AS before
+            FROM f
         )"""
-    params.append(db_instant(LATEST))
+    end = db_instant(rows_end or LATEST)
+    params += [first_end, end, db_instant(LATEST)]
     if replace:
         cursor.execute(
             f"""WITH {ranges}
@@ -106,6 +118,7 @@ def blocks_refresh(cursor, spans: Sequence[tuple[int, datetime, datetime | None]
                         SELECT o.space_id, {floor_sql(f"o.{ts}")} AS block, o.{ts} AS ts, o.kind, o.dpu_id,
                                o.{count} AS c, o.status, o.modified, g.before
                         FROM {occupancy} o JOIN g ON o.space_id = g.space_id AND o.{ts} >= g.lo
+                             AND o.{ts} >= {typed("timestamptz")} AND o.{ts} < {typed("timestamptz")}
                              AND o.{ts} < CASE WHEN g.hi = {typed("timestamptz")} THEN g.hi
                                                ELSE {block_end_sql("g.hi")} END
                     ) r
@@ -121,4 +134,4 @@ def blocks_refresh(cursor, spans: Sequence[tuple[int, datetime, datetime | None]
             end_count = excluded.end_count, pending_changed = excluded.pending_changed,
             end_pending_changed = excluded.end_pending_changed"""
     # Ingest runs this for every batch: small ones prepared, like its other statements (config.sql.execute).
-    execute(cursor, sql, [*params, db_instant(LATEST)], rows=None if replace else len(spans))
+    execute(cursor, sql, [*params, first_lo, end, db_instant(LATEST)], rows=None if replace else len(spans))

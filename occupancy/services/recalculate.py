@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -12,6 +12,7 @@ from config.sql import execute, from_db_instant, rows_changed
 from history.selectors import archived_before
 from observability import metrics
 from occupancy.calendar import DailyReset
+from occupancy.latest import BLOCK
 from occupancy.models import SpaceOccupancy
 from occupancy.services.blocks import blocks_refresh
 from occupancy.signals import counts_recalculated
@@ -19,7 +20,6 @@ from occupancy.sql import EARLIEST, NewEvents, Scope, Sql
 from spaces.models import Space
 
 Kind = SpaceOccupancy.Kind
-RECENT = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -95,20 +95,27 @@ def occupancy_recalculate(
             return []
         events = NewEvents.of(new_events)
         execute(cursor, *sql.lock_touched(events), rows=len(events.ids))
-        locked, through, latest_blocks, boundary = [], {}, [], 0
+        locked, through, last_from, boundary, rows_end = [], {}, {}, 0, EARLIEST
         for row in cursor.fetchall():
             since, last = from_db_instant(row[4]), from_db_instant(row[5])
             locked.append(Locked.from_row(row, since=since, after=(last, Kind.EXIT)))
             through[row[0]] = last
-            latest_blocks.append(None if row[6] is None else from_db_instant(row[6]))
+            last_from[row[0]] = None if row[6] is None else from_db_instant(row[6])
             boundary = row[7] or 0
+            if row[8] is not None:  # every row lies in a block: the spaces' rows end with their latest blocks
+                rows_end = max(rows_end, from_db_instant(row[8]) + BLOCK)
         if not locked:
             return []
-        # A space's latest row but daily resets is almost always within a day or so before its latest block (a
-        # daily reset row follows another row within a day): where the ingest statement looks for it first.
-        known = [block for block in latest_blocks if block is not None]
-        recent = min(known) - RECENT if len(known) == len(latest_blocks) else None
-        _recalculate_ingest(cursor, sql, locked, through=through, events=events, recent=recent, boundary=boundary)
+        _recalculate_ingest(
+            cursor,
+            sql,
+            locked,
+            through=through,
+            events=events,
+            last_from=last_from,
+            rows_end=rows_end,
+            boundary=boundary,
+        )
         return _recalculated([space.space_id for space in locked], now)
 
 
@@ -127,7 +134,8 @@ def _recalculate_ingest(
     *,
     through: dict,
     events: NewEvents,
-    recent: datetime | None,
+    last_from: dict[int, datetime | None],
+    rows_end: datetime,
     boundary: int,
 ):
     """The rows of newly stored events: inserted, counted as they go in where they come after everything else in
@@ -141,7 +149,9 @@ def _recalculate_ingest(
     if connection.vendor == "postgresql":
         # One round trip: the scopes are read, the rows inserted and the spaces settled by one statement.
         inputs = [space.scope_input() for space in locked]
-        statement = sql.ingest(inputs, recent=recent, boundary=boundary, events=events, daily=daily)
+        statement = sql.ingest(
+            inputs, last_from=last_from, rows_end=rows_end, boundary=boundary, events=events, daily=daily
+        )
         execute(cursor, *statement, rows=len(events.ids))
         scopes, boundary = _scopes_from(locked, cursor.fetchall())
     else:
@@ -179,7 +189,9 @@ def _recalculate_ingest(
             cursor.execute(*sql.recount(group, boundary=boundary, segmented=is_segmented))
             recounted += rows_changed(cursor)
     metrics.rows_recalculated(rows=recounted)
-    blocks_refresh(cursor, changed, replace=False)  # ingest only adds rows
+    # Ingest only adds rows: the events' and the daily resets', which end the rows now where they do not already.
+    rows_end = max([rows_end, *(last + BLOCK for last in through.values()), *(at + BLOCK for _, at in daily)])
+    blocks_refresh(cursor, changed, replace=False, rows_end=rows_end)
 
 
 def _recalculate_layout(cursor, sql: Sql, locked: list[Locked]) -> None:
