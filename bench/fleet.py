@@ -54,6 +54,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, help="client processes posting events (4); dashboards get one more")
     parser.add_argument("--reads-per-second", type=float, help="dashboard requests a wall second (10)")
     parser.add_argument("--seed", type=int, help="the simulation's random seed")
+    parser.add_argument(
+        "--flush-minutes", type=int, help="a buffering DPU posts what it holds every this many simulated minutes (60)"
+    )
+    parser.add_argument("--live-share", type=float, help="the share of DPUs that post each event at once (0.05)")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn sync workers (default: 2 per CPU + 1)")
     parser.add_argument("--output", type=Path, help="the Markdown file to merge the section into")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -74,7 +78,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--database-url goes with --url.")
     overrides = {
         name: getattr(args, name)
-        for name in ("dpus", "spaces", "events_per_dpu", "day_seconds", "clients", "reads_per_second", "seed")
+        for name in (
+            "dpus",
+            "spaces",
+            "events_per_dpu",
+            "day_seconds",
+            "clients",
+            "reads_per_second",
+            "seed",
+            "flush_minutes",
+            "live_share",
+        )
         if getattr(args, name) is not None
     }
     args.size = replace(PRESETS[args.preset], **overrides)

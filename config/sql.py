@@ -61,9 +61,27 @@ def execute(cursor, sql: str, params: Sequence, *, rows: int | None) -> None:
     text is prepared once; a statement with a VALUES list has a text per length, at most PREPARED_MAX_ROWS.
     Prepared statements need session pooling (pgbouncer in transaction mode drops them).
     """
+    execute_all(cursor, [(sql, params)], rows=rows)
+
+
+def execute_all(cursor, statements: Sequence[tuple[str, Sequence]], *, rows: int | None) -> None:
+    """Run statements one after the other, as `execute` runs each; on PostgreSQL, prepared ones in one round trip.
+    The cursor holds the last statement's rows. Each statement reads what has committed when it starts: one that
+    follows a lock sees what committed while the lock was awaited."""
     if connection.vendor != "postgresql" or rows is None or rows > PREPARED_MAX_ROWS:
-        cursor.execute(sql, params)
+        for sql, params in statements:
+            cursor.execute(sql, params)
         return
+    texts, values = [], []
+    for sql, params in statements:
+        name = _prepared(cursor, sql)
+        texts.append(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}")
+        values += params
+    cursor.execute("; ".join(texts), values)
+
+
+def _prepared(cursor, sql: str) -> str:
+    """The name of `sql` prepared in the cursor's database session, preparing it the first time."""
     name = "occupancy_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
     db = cursor.db  # the cursor's connection: the primary's, or a replica's (config.replicas)
     raw = db.connection
@@ -77,7 +95,7 @@ def execute(cursor, sql: str, params: Sequence, *, rows: int | None) -> None:
         placeholders = iter(range(1, sql.count("%s") + 1))
         cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(placeholders)}", sql))
         prepared.add(name)
-    cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}", params)
+    return name
 
 
 def typed(type_: str) -> str:

@@ -152,25 +152,29 @@ class Sql:
         )
         return f"GREATEST({events}, {reset})"
 
-    def lock_touched(self, events: NewEvents) -> tuple[str, list]:
-        """Lock the spaces the events touch, through the assignment valid at each event's instant; (id,
+    def lock_touched(self, events: NewEvents) -> list[tuple[str, list]]:
+        """Lock the spaces the events touch, through the assignment valid at each event's instant, then read (id,
         allow_negative, time_zone, daily_reset, earliest and latest of its events, _last_from, the boundary, and
-        the start of its latest block) of each, in id order, read before this transaction adds any row."""
+        the start of its latest block) of each, in id order: two statements, to run one after the other
+        (config.sql.execute_all). The second reads the rows as they are once the locks are held: read in the
+        locking statement, they would be as they were before it waited for a concurrent ingest to commit."""
         ts = f"e.{q('timestamp')}"
         where, params = events.where()
         columns = ", ".join(f"sp.{column.strip()}" for column in self.SPACE_COLUMNS.split(","))
-        sql = f"""
-            SELECT sp.id, {columns}, t.since, t.through, {self._last_from("sp.id")}, {self.boundary()},
-                   (SELECT MAX(b.start) FROM {BLOCKS} b WHERE b.space_id = sp.id)
-            FROM {self.space} sp JOIN (
+        touched = f"""FROM {self.space} sp JOIN (
                 SELECT x.id AS space_id, MIN({ts}) AS since, MAX({ts}) AS through
                 {self._assigned()}
                 JOIN {self.space} x ON x.id = d.side_a_id OR x.id = d.side_b_id
                 WHERE {where}
                 GROUP BY x.id
             ) t ON t.space_id = sp.id
-            ORDER BY sp.id {for_update("sp")}"""
-        return sql, params
+            ORDER BY sp.id"""
+        read = f"""
+            SELECT sp.id, {columns}, t.since, t.through, {self._last_from("sp.id")}, {self.boundary()},
+                   (SELECT MAX(b.start) FROM {BLOCKS} b WHERE b.space_id = sp.id)
+            {touched}"""
+        lock = for_update("sp")
+        return [(f"SELECT sp.id {touched} {lock}", params), (read, params)] if lock else [(read, params)]
 
     def scope(
         self,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.sql import execute, from_db_instant, rows_changed
+from config.sql import execute, execute_all, from_db_instant, rows_changed
 from history.selectors import archived_before
 from observability import metrics
 from occupancy.calendar import DailyReset
@@ -94,7 +94,7 @@ def occupancy_recalculate(
         if not new_events:
             return []
         events = NewEvents.of(new_events)
-        execute(cursor, *sql.lock_touched(events), rows=len(events.ids))
+        execute_all(cursor, sql.lock_touched(events), rows=len(events.ids))
         locked, through, last_from, boundary, rows_end = [], {}, {}, 0, EARLIEST
         for row in cursor.fetchall():
             since, last = from_db_instant(row[4]), from_db_instant(row[5])

@@ -3,15 +3,17 @@ locks instead of each recalculating from rows the other has not committed yet.""
 
 import random
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from dpu.models import DpuEvent
 from dpu.services import EventIn, event_ingest
 from dpu.tests.factories import DpuAssignmentFactory, DpuFactory
 from occupancy.models import SpaceOccupancy
+from occupancy.services import occupancy_check
 from occupancy.tests.factories import NOW, T0, floorplan, rows
 from spaces.tests.factories import DoorwayFactory
 
@@ -80,3 +82,54 @@ def test_concurrent_ingests_into_the_same_spaces_lose_no_update():
 
     assert concurrent == rows()
     assert len(concurrent) == len(unique) + sum(1 for serial, _, _ in unique if serial == 423)  # Z touches A and B
+
+
+def _waiting_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's write lock: one writer at a time, no waiting")
+@pytest.mark.django_db(transaction=True)
+def test_an_ingest_that_waited_for_the_space_lock_counts_what_the_other_committed_meanwhile():
+    plan = floorplan()
+    holding, release, errors = threading.Event(), threading.Event(), []
+
+    def first() -> None:  # DPU 283 lets someone into A at T0+10 s, and holds A's lock until told
+        try:
+            with transaction.atomic():
+                event_ingest(events=[EventIn(serial=283, timestamp=T0 + timedelta(seconds=10), direction=1)], now=NOW)
+                holding.set()
+                release.wait(timeout=30)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:  # DPU 423 lets someone into A from B earlier, at T0+5 s: a late event, once it gets A
+        try:
+            event_ingest(events=[EventIn(serial=423, timestamp=T0 + timedelta(seconds=5), direction=1)], now=NOW)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert holding.wait(timeout=30)
+    threads[1].start()
+    deadline = time.monotonic() + 30
+    while not _waiting_for_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _waiting_for_a_lock()  # the second ingest waits for A's lock, having read nothing of the first's yet
+    release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    # The later row is recounted after the earlier one: 1 then 2, not 1 and 1.
+    assert [count for *_, count in rows(plan.a)] == [1, 2]
+    assert occupancy_check() == []
