@@ -206,3 +206,16 @@ def partition_convert(cursor, table: str, *, now: datetime | None = None) -> Non
     for definition in indexes:
         cursor.execute(definition)
     cursor.execute(f"ANALYZE {q(table)}")
+
+
+def converting(table: str):
+    """A migration's RunPython function that partitions the plain table `table` (partition_convert); nothing on
+    SQLite, which keeps one table."""
+
+    def convert(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            partition_convert(cursor, table)
+
+    return convert

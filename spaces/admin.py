@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 
+from history.selectors import ArchivedHistory, history_check_writable
 from occupancy.models import OccupancyReset
 from occupancy.selectors import space_list_with_counts
 from occupancy.services import reset_create, reset_delete
@@ -7,11 +10,24 @@ from spaces.models import Doorway, Space
 from spaces.services import SPACE_SETTINGS, doorway_create, doorway_update, space_create, space_update
 
 
+class ResetFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        # The service refuses it too, but only after the space's other changes were saved.
+        for form in self.deleted_forms:
+            if form.instance.pk is not None:
+                try:
+                    history_check_writable(instant=form.instance.timestamp, what="The reset deleted")
+                except ArchivedHistory as exc:
+                    raise ValidationError(str(exc)) from None
+
+
 class ResetInline(admin.TabularInline):
     """An operator's resets of the space: added and deleted through the same service as the API; a reset is
     never edited in place (delete it and add the right one)."""
 
     model = OccupancyReset
+    formset = ResetFormSet
     fields = ["timestamp", "local_time", "count", "created_by", "created"]
     readonly_fields = ["local_time", "created_by", "created"]
     ordering = ["-timestamp"]

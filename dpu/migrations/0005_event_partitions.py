@@ -2,16 +2,7 @@
 
 from django.db import migrations
 
-from history.partitions import partition_convert
-
-TABLE = "dpu_dpuevent"
-
-
-def partition(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return  # SQLite keeps one table
-    with schema_editor.connection.cursor() as cursor:
-        partition_convert(cursor, TABLE)
+from history.partitions import converting
 
 
 class Migration(migrations.Migration):
@@ -23,4 +14,4 @@ class Migration(migrations.Migration):
     ]
 
     # One way: a partitioned table does not go back to a plain one.
-    operations = [migrations.RunPython(partition, elidable=False)]
+    operations = [migrations.RunPython(converting("dpu_dpuevent"), elidable=False)]

@@ -4,8 +4,11 @@ reset_delete (which recalculate the space), are made by the signed-in admin, and
 from datetime import time
 
 import pytest
+from django.db import connection
 
 from dpu.services import event_ingest
+from history.partitions import Month
+from history.services import history_archive
 from occupancy.models import OccupancyReset, SpaceOccupancy
 from occupancy.selectors import space_count_at
 from occupancy.services import reset_create
@@ -234,3 +237,23 @@ def test_admin_change_of_daily_reset_moves_the_daily_resets(admin_client_ada, pl
     assert Space.objects.get(pk=plan.a.pk).daily_reset == time(9, 0)
     assert space_count_at(space=plan.a, at=at(3599.999), now=NOW).count == 2
     assert space_count_at(space=plan.a, at=at(3600), now=NOW).count == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="archiving drops monthly partitions")
+def test_resets_in_an_archived_month_are_refused_on_the_page_and_nothing_changes(admin_client_ada, plan, tmp_path):
+    reset = reset_create(space=plan.a, timestamp=at(50), count=10, now=NOW)
+    history_archive(before=Month.parse("2018-03"), to=tmp_path / "archive.csv.gz")
+    before = database_state()
+
+    deleted = change(
+        admin_client_ada, plan.a, settings_form(plan.a) | resets_form(plan.a, existing=[reset], delete=[reset])
+    )
+    added = change(
+        admin_client_ada,
+        plan.a,
+        settings_form(plan.a, name="A2") | resets_form(plan.a, existing=[reset], new=[("2018-02-24", "09:00:00", 4)]),
+    )
+
+    assert deleted.status_code == added.status_code == 200  # the page again, with the errors
+    assert "archived history" in deleted.content.decode() and "archived history" in added.content.decode()
+    assert database_state() == before
