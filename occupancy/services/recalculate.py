@@ -160,6 +160,8 @@ def _recalculate_ingest(
         if daily:
             cursor.execute(*sql.insert_daily(daily))
         cursor.execute(*sql.settle([scope.space_id for scope in scopes]))
+    # Ingest only adds rows: the events' and the daily resets', which end the rows now where they do not already.
+    rows_end = max([rows_end, *(last + BLOCK for last in through.values()), *(at + BLOCK for _, at in daily)])
     # Rows appended after all of a space's rows, with no reset among them, got their counts as they were inserted;
     # the rest recount, each up to its first reset after the new events (one of those just added, maybe).
     by_id = {space.space_id: space for space in locked}
@@ -186,12 +188,10 @@ def _recalculate_ingest(
     recounted = 0
     for group, is_segmented in ((plain, False), (segmented, True)):
         if group:
-            cursor.execute(*sql.recount(group, boundary=boundary, segmented=is_segmented))
+            cursor.execute(*sql.recount(group, boundary=boundary, segmented=is_segmented, rows_end=rows_end))
             recounted += rows_changed(cursor)
     metrics.rows_recalculated(rows=recounted)
-    # Ingest only adds rows: the events' and the daily resets', which end the rows now where they do not already.
-    rows_end = max([rows_end, *(last + BLOCK for last in through.values()), *(at + BLOCK for _, at in daily)])
-    blocks_refresh(cursor, changed, replace=False, rows_end=rows_end)
+    blocks_refresh(cursor, changed, replace=False, rows_end=rows_end)  # ingest only adds rows
 
 
 def _recalculate_layout(cursor, sql: Sql, locked: list[Locked]) -> None:

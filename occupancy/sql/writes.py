@@ -142,7 +142,9 @@ class RowWrites(SqlBase):
             ON CONFLICT (space_id, {ts}, kind) WHERE kind >= {Kind.DAILY_RESET} DO NOTHING"""
         return sql, [*params, self.now, self.now]
 
-    def recount(self, scopes: Sequence[Scope], *, boundary: int, segmented: bool) -> tuple[str, list]:
+    def recount(
+        self, scopes: Sequence[Scope], *, boundary: int, segmented: bool, rows_end: datetime | None = None
+    ) -> tuple[str, list]:
         """Every count from each scope's `since` up to its `until`, from the count before it, in one statement.
 
         `segmented` when there may be resets among those rows: each starts a segment that counts on from the
@@ -160,6 +162,7 @@ class RowWrites(SqlBase):
         # by, when it plans the statement.
         span = f"{{table}}.{ts} >= {typed('timestamptz')} AND {{table}}.{ts} <= {typed('timestamptz')}"
         first, last = min(scope.since for scope in scopes), max(scope.until or LATEST for scope in scopes)
+        last = last if rows_end is None else min(last, rows_end)  # no row is at or after `rows_end`
         span_params = [db_instant(first), db_instant(last)]
         rows = f"""FROM {o} r JOIN s ON r.space_id = s.space_id AND r.{ts} >= s.since AND r.{ts} <= s.until
                    AND NOT (r.{ts} = s.until AND r.{reset})
