@@ -7,12 +7,11 @@ bench.load and bench.fleet_plan only.
 
 import json
 import multiprocessing
-import queue
 import time
 from dataclasses import dataclass
 
 from bench.fleet_plan import DAY_MS, Request
-from bench.load import Client, LoadError
+from bench.load import Client, LoadError, gather
 
 PROBLEMS_KEPT = 20  # per process: the first few wrong answers are enough to see what went wrong
 
@@ -76,23 +75,7 @@ def run(port: int, token: str, shares: list[list[Request]], *, start: float, day
         context.Process(target=run_share, args=(port, token, share, start, day_seconds, results), daemon=True)
         for share in shares
     ]
-    for process in processes:
-        process.start()
-    outcomes = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(outcomes) < len(processes) and time.monotonic() < deadline:
-            try:
-                outcomes.append(results.get(timeout=1))
-            except queue.Empty:
-                if not any(process.is_alive() for process in processes) and results.empty():
-                    break
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=10)
+    outcomes = gather(processes, results, timeout=timeout)
     failures = sum(outcome[2] for outcome in outcomes) + len(processes) - len(outcomes)
     problems = [problem for outcome in outcomes for problem in outcome[3]]
     if len(outcomes) < len(processes):

@@ -116,6 +116,29 @@ def _client_process(port: int, token: str, requests: list[Request], barrier, res
         results.put(("error", 0.0, 0.0, repr(exc)))
 
 
+def gather(processes: list, results, *, timeout: float) -> list:
+    """Start the client processes and take one outcome of each from the queue `results`, for at most `timeout`
+    seconds; every process is ended on the way out. One that dies without a word gives none."""
+    for process in processes:
+        process.start()
+    outcomes = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(outcomes) < len(processes) and time.monotonic() < deadline:
+            try:
+                outcomes.append(results.get(timeout=1))
+            except queue.Empty:
+                if not any(process.is_alive() for process in processes) and results.empty():
+                    break  # a client died without a word: what it would have said is not coming
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=10)
+    return outcomes
+
+
 def concurrent(port: int, token: str, shares: Sequence[Sequence[Request]]) -> LoadResult:
     """One client process per share, all starting together; wall time runs from the first start to the last end.
 
@@ -129,23 +152,7 @@ def concurrent(port: int, token: str, shares: Sequence[Sequence[Request]]) -> Lo
         context.Process(target=_client_process, args=(port, token, list(share), barrier, results), daemon=True)
         for share in shares
     ]
-    for process in processes:
-        process.start()
-    outcomes = []
-    try:
-        deadline = time.monotonic() + RESULT_TIMEOUT
-        while len(outcomes) < len(processes) and time.monotonic() < deadline:
-            try:
-                outcomes.append(results.get(timeout=1))
-            except queue.Empty:
-                if not any(process.is_alive() for process in processes) and results.empty():
-                    break  # a client died without a word: what it would have said is not coming
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=10)
+    outcomes = gather(processes, results, timeout=RESULT_TIMEOUT)
     if len(outcomes) < len(processes):
         raise LoadError(f"{len(processes) - len(outcomes)} of {len(processes)} client processes gave no result.")
     errors = [outcome[3] for outcome in outcomes if outcome[0] != "ok"]

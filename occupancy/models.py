@@ -6,7 +6,6 @@ from django.utils import timezone
 from django_extensions.db.models import TimeStampedModel
 
 from dpu.models import EARLIEST_EVENT, MAX_CLOCK_SKEW, Dpu, DpuEvent
-from history.selectors import ArchivedHistory, history_check_writable
 from spaces.models import Space
 
 
@@ -41,11 +40,6 @@ class OccupancyReset(TimeStampedModel):
             raise ValidationError({"timestamp": "is before 2000-01-01; no count that old can be corrected."})
         if self.timestamp is not None and self.timestamp > timezone.now() + MAX_CLOCK_SKEW:
             raise ValidationError({"timestamp": "is more than 5 minutes in the future; a reset says what was counted."})
-        if self.timestamp is not None and self.pk is None:
-            try:
-                history_check_writable(instant=self.timestamp, what="This reset")
-            except ArchivedHistory as exc:
-                raise ValidationError({"timestamp": str(exc)}) from None
         if self.count is not None and self.count < 0 and self.space_id is not None and not self.space.allow_negative:
             raise ValidationError(
                 {"count": f"must be 0 or more: space {self.space.name!r} does not allow negative counts."}

@@ -12,14 +12,22 @@ from spaces.services import SPACE_SETTINGS, doorway_create, doorway_update, spac
 
 class ResetFormSet(BaseInlineFormSet):
     def clean(self) -> None:
+        """A reset added or deleted in an archived month is a form error. The services refuse it too, but only
+        after the space's other changes were saved."""
         super().clean()
-        # The service refuses it too, but only after the space's other changes were saved.
-        for form in self.deleted_forms:
-            if form.instance.pk is not None:
-                try:
-                    history_check_writable(instant=form.instance.timestamp, what="The reset deleted")
-                except ArchivedHistory as exc:
-                    raise ValidationError(str(exc)) from None
+        deleted = [form.instance.timestamp for form in self.deleted_forms if form.instance.pk is not None]
+        added = [
+            form.cleaned_data["timestamp"]
+            for form in self.forms
+            if form.instance.pk is None and not self._should_delete_form(form) and form.cleaned_data.get("timestamp")
+        ]
+        changed = [*((at, "The reset deleted") for at in deleted), *((at, "This reset") for at in added)]
+        if changed:
+            instant, what = min(changed)  # the earliest: if any is archived, it is
+            try:
+                history_check_writable(instant=instant, what=what)
+            except ArchivedHistory as exc:
+                raise ValidationError(str(exc)) from None
 
 
 class ResetInline(admin.TabularInline):

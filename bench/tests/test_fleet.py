@@ -5,28 +5,19 @@ every kind of request answered as expected, occupancy_check finding no differenc
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from bench import db
+from bench.tests.runs import run_module
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
 RUN_TIMEOUT = 120  # seconds; the small size takes about 20 on a 2-CPU machine
 
 
 def test_a_small_fleet_day_ends_with_no_differences_and_every_figure(tmp_path):
     suffix = f"_fleet_smoke_{os.getpid()}"  # never the database of a `make fleet` running at the same time
     output, figures_path = tmp_path / "BENCHMARKS.md", tmp_path / "fleet.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.fleet", "--preset", "small", "--db-suffix", suffix]
-        + ["--output", str(output), "--json", str(figures_path)],
-        cwd=BASE_DIR,
-        env={**os.environ, "TMPDIR": str(tmp_path)},  # the run's work folder (and SQLite database) goes here
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        stdin=subprocess.DEVNULL,
+    arguments = ["bench.fleet", "--preset", "small", "--db-suffix", suffix]
+    run = run_module(
+        [*arguments, "--output", str(output), "--json", str(figures_path)], work=tmp_path, timeout=RUN_TIMEOUT
     )
     assert run.returncode == 0, run.stderr[-5000:]
 

@@ -8,13 +8,10 @@ It needs no test database from pytest-django.
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from bench import db
+from bench.tests.runs import run_module
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
 RUN_TIMEOUT = 300  # seconds; a tiny run takes about 30 on a 2-CPU machine
 EXPECTED = {
     "count.1000",
@@ -44,15 +41,10 @@ EXPECTED = {
 def test_every_benchmark_gives_a_figure_a_baseline_and_a_ratio_at_tiny_scale(tmp_path):
     suffix = f"_bench_smoke_{os.getpid()}"  # never the database of a `make bench` running at the same time
     output, results = tmp_path / "BENCHMARKS.md", tmp_path / "results.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "tiny", "--db-suffix", suffix]
-        + ["--output", str(output), "--json", str(results)],
-        cwd=BASE_DIR,
-        env={**os.environ, "TMPDIR": str(tmp_path)},  # the run's work folder (and SQLite database) goes here
-        capture_output=True,
-        text=True,
+    run = run_module(
+        ["bench", "--scale", "tiny", "--db-suffix", suffix, "--output", str(output), "--json", str(results)],
+        work=tmp_path,
         timeout=RUN_TIMEOUT,
-        stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 0, run.stderr[-5000:]
 

@@ -10,8 +10,6 @@ import http.client
 import json
 import os
 import socket
-import subprocess
-import sys
 import urllib.request
 import uuid
 from contextlib import ExitStack
@@ -23,7 +21,8 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from cluster.run import BASE_DIR, HOST, PACKAGES, cluster, install_packages
+from bench.tests.runs import run_module
+from cluster.run import HOST, PACKAGES, cluster, install_packages
 from config.tests.standby import postgres_bin
 
 FLEET_TIMEOUT = 180  # seconds; the small fleet day takes about 20
@@ -184,16 +183,11 @@ def test_the_app_servers_connect_through_pgbouncer_in_session_mode(running):
 def test_a_small_fleet_day_through_the_front_ends_with_no_differences(running, tmp_path):
     topology = running.topology
     figures_path = tmp_path / "fleet.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.fleet", "--preset", "small", "--url", topology.front_url]
-        + ["--database-url", topology.primary_url, "--output", str(tmp_path / "BENCHMARKS.md")]
-        + ["--json", str(figures_path)],
-        cwd=BASE_DIR,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
+    run = run_module(
+        ["bench.fleet", "--preset", "small", "--url", topology.front_url, "--database-url", topology.primary_url]
+        + ["--output", str(tmp_path / "BENCHMARKS.md"), "--json", str(figures_path)],
+        work=tmp_path,
         timeout=FLEET_TIMEOUT,
-        stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 0, run.stderr[-5000:]
     figures = json.loads(figures_path.read_text())
